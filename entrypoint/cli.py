@@ -1,0 +1,133 @@
+"""sidecar-killer's lifecycle, top to bottom: configure, wait for the proxy, run the app, quit."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from entrypoint import __version__, config as configuration, exitcodes, quitting, readiness, signals
+from entrypoint.log import Logger
+from entrypoint.supervisor import Supervisor, app_environment, become_subreaper, frozen, spawn
+
+
+def main(argv: list | None = None, environ: dict | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    environ = dict(os.environ) if environ is None else environ
+    try:
+        config = configuration.load(argv, environ)
+    except configuration.UsageError as error:
+        Logger().error("usage", str(error))
+        return exitcodes.USAGE
+    if config.action == "help":
+        sys.stdout.write(configuration.help_text(__version__))
+        return 0
+    if config.action == "version":
+        sys.stdout.write(f"sidecar-killer {__version__}\n")
+        return 0
+
+    log = Logger(config.log_format, config.log_level)
+    try:
+        if config.check_ready:
+            return check_ready(config, log)
+        if config.quit_only:
+            landed = quitting.quit_all(config.quit_urls, config.quit_timeout, True, log)
+            return 0 if landed else exitcodes.NOT_READY
+        return run_lifecycle(config, environ, log)
+    except Exception as error:  # a bug of ours must still end in a code, not a traceback death
+        log.error("internal_error", f"internal error: {type(error).__name__}: {error}; please report it")
+        return exitcodes.SOFTWARE
+
+
+def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> int:
+    signals.block()      # first: from here on no signal is lost or kills us
+    become_subreaper()   # orphans of the app come to us to be reaped
+    started = time.monotonic()
+
+    proxy_answered = True
+    if config.disabled:
+        log.info("disabled", "disabled: not waiting for or quitting the proxy")
+    else:
+        outcome = wait(config, log)
+        proxy_answered = outcome.answered
+        if outcome.signal is not None:
+            code = exitcodes.SIGNAL_BASE + outcome.signal
+            log.info("start_abandoned",
+                     f"got {signals.name(outcome.signal)} while waiting for the proxy: not starting the app")
+            return finish(config, code, proxy_answered, log)
+        if not outcome.ready and config.on_ready_timeout == "fail":
+            log.error("not_started", "not starting the app (--on-ready-timeout=fail); "
+                      "raise --ready-timeout or use --on-ready-timeout=run")
+            return finish(config, exitcodes.UNAVAILABLE, proxy_answered, log)
+
+    code = run_app(config, app_environment(environ, frozen()), log, started)
+    return finish(config, code, proxy_answered, log)
+
+
+def wait(config: configuration.Config, log: Logger) -> readiness.Outcome:
+    limit = f"{config.ready_timeout:g}s" if config.ready_timeout else "no time limit"
+    log.info("waiting", f"waiting for the proxy at {config.ready_url} ({limit})",
+             url=str(config.ready_url))
+    outcome = readiness.wait_for_proxy(config.ready_url, config.ready_timeout, log)
+    if outcome.ready:
+        log.info("proxy_ready", f"proxy ready after {outcome.waited:.1f}s", waited=round(outcome.waited, 3))
+    elif outcome.signal is None and not outcome.answered:
+        log.warning("no_proxy", f"nothing listens at {config.ready_url} after {outcome.waited:.1f}s "
+                    "(every connection refused): is the sidecar injected into this pod? "
+                    "Check the pod's containers, or set SIDECAR_KILLER_DISABLED=true to run without one",
+                    waited=round(outcome.waited, 3))
+    elif outcome.signal is None:
+        log.warning("proxy_not_ready", f"proxy not ready after {outcome.waited:.1f}s "
+                    f"(last answer: {outcome.last.describe()})", waited=round(outcome.waited, 3),
+                    answer=outcome.last.describe())
+    return outcome
+
+
+def run_app(config: configuration.Config, env: dict, log: Logger, started: float) -> int:
+    command = config.command
+    try:
+        pid = spawn(command, env, config.signal_group)
+    except FileNotFoundError:
+        where = "" if "/" in command[0] else f" in PATH={env.get('PATH', os.defpath)}"
+        log.error("not_found", f"cannot run {command[0]!r}: not found{where}; check the image's CMD")
+        return exitcodes.NOT_FOUND
+    except OSError as error:
+        log.error("not_executable", f"cannot run {command[0]!r}: {error.strerror or error}; "
+                  "check that it is an executable for this platform with mode +x")
+        return exitcodes.CANNOT_EXECUTE
+    log.info("app_started", f"app started: {' '.join(command)} (pid {pid})", pid=pid)
+    status = Supervisor(pid, config.signal_group, log).run()
+    code = exitcodes.from_wait_status(status)
+    ran = time.monotonic() - started
+    if os.WIFSIGNALED(status):
+        log.info("app_exited", f"app killed by {signals.name(os.WTERMSIG(status))} after {ran:.1f}s: "
+                 f"exit code {code}", exit_code=code, signal=signals.name(os.WTERMSIG(status)))
+    else:
+        log.info("app_exited", f"app exited with code {code} after {ran:.1f}s", exit_code=code)
+    return code
+
+
+def finish(config: configuration.Config, code: int, proxy_answered: bool, log: Logger) -> int:
+    """Quit the proxy as --quit-on says, then hand back ``code`` untouched."""
+    if config.disabled:
+        return code
+    if not quitting.should_quit(config.quit_on, code):
+        log.info("proxy_kept", f"leaving the proxy running (--quit-on={config.quit_on}, exit code {code})")
+        return code
+    # No proxy ever answered: one attempt, not the whole --quit-timeout of retries.
+    quitting.quit_all(config.quit_urls, config.quit_timeout, proxy_answered, log)
+    return code
+
+
+def check_ready(config: configuration.Config, log: Logger) -> int:
+    answer = readiness.probe(config.ready_url)
+    if answer.status == 200:
+        log.info("proxy_ready", f"proxy ready: GET {config.ready_url} answered 200")
+        return 0
+    log.info("proxy_not_ready", f"proxy not ready: GET {config.ready_url}: {answer.describe()}",
+             answer=answer.describe())
+    return exitcodes.NOT_READY
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Options: each declared once (flag, environment variable, default, parser, help).
+
+Precedence, highest first: command-line flag, ``SIDECAR_KILLER_*`` variable, the ``--mesh``
+preset, the built-in default.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "SIDECAR_KILLER_"
+
+MESH_PRESETS = {
+    "istio": {"ready_url": "http://127.0.0.1:15021/healthz/ready",
+              "quit_urls": "http://127.0.0.1:15020/quitquitquit"},
+    "linkerd": {"ready_url": "http://127.0.0.1:4191/ready",
+                "quit_urls": "http://127.0.0.1:4191/shutdown"},
+}
+
+
+class UsageError(Exception):
+    """A bad option, value or variable; the message is the whole one-line explanation."""
+
+
+class Url(NamedTuple):
+    """A plain-HTTP endpoint: the sidecars serve HTTP on loopback, so no TLS is carried."""
+    text: str
+    host: str
+    port: int
+    path: str
+
+    def __str__(self):
+        return self.text
+
+
+# -- value parsers: each gets the raw text, raises ValueError with the reason --------
+def parse_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("must be a number of seconds >= 0")
+    return value
+
+
+def parse_url(text: str) -> Url:
+    parts = urlsplit(text.strip())
+    if parts.scheme != "http":
+        raise ValueError("must be an http:// URL (the proxies' endpoints are plain HTTP)")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise ValueError("has a bad port") from None
+    if not parts.hostname:
+        raise ValueError("has no host")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Url(text.strip(), parts.hostname, port, path)
+
+
+def parse_urls(text: str) -> tuple:
+    urls = tuple(parse_url(part) for part in text.split(",") if part.strip())
+    if not urls:
+        raise ValueError("names no URL")
+    return urls
+
+
+def parse_bool(text: str) -> bool:
+    word = text.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError("is not a boolean (use true or false)")
+
+
+def choice(*words: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in words:
+            raise ValueError("is not one of " + ", ".join(words))
+        return text
+    return parse
+
+
+# -- the option table ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Option:
+    name: str                 # attribute of Config; the flag is --name-with-dashes
+    help: str
+    parse: Callable | None = None  # None: a switch that takes no value
+    default: object = None
+    metavar: str = ""
+    repeat: bool = False      # flag may repeat (values accumulate); env is comma-separated
+    flag_name: str = ""       # when the flag differs from the attribute name
+
+    @property
+    def flag(self) -> str:
+        return "--" + (self.flag_name or self.name).replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + (self.flag_name or self.name).upper().replace("-", "_")
+
+
+OPTIONS = (
+    Option("ready_url", "readiness endpoint; ready when a GET answers 200",
+           parse_url, None, "URL"),
+    Option("ready_timeout", "seconds to wait for readiness; 0 waits forever",
+           parse_seconds, 60.0, "SECONDS"),
+    Option("on_ready_timeout", "fail: do not start the app, quit the proxy, exit 69; run: start it anyway",
+           choice("fail", "run"), "fail", "fail|run"),
+    Option("quit_urls", "POSTed after the app exits; repeatable (env: comma-separated)",
+           parse_url, None, "URL", repeat=True, flag_name="quit_url"),
+    Option("quit_timeout", "seconds to get a 2xx from each quit URL, retrying refused and 5xx",
+           parse_seconds, 10.0, "SECONDS"),
+    Option("quit_on", "when to quit the proxy; success keeps it when the app failed",
+           choice("always", "success", "never"), "always", "always|success|never"),
+    Option("mesh", "preset URLs: istio (15021/15020) or linkerd (4191 /ready, /shutdown)",
+           choice(*MESH_PRESETS), "istio", "istio|linkerd"),
+    Option("signal_group", "forward signals to the app's process group, not the app alone"),
+    Option("log_format", "lifecycle lines on stderr as text or JSON",
+           choice("text", "json"), "text", "text|json"),
+    Option("log_level", "how much to log on stderr",
+           choice("quiet", "info", "debug"), "info", "quiet|info|debug"),
+    Option("disabled", "do not wait for or quit the proxy; still run and supervise the app"),
+    Option("check_ready", "probe the ready URL once: exit 0 if ready, 1 if not"),
+    Option("quit_only", "POST the quit URLs and exit: 0 if all landed, 1 if not"),
+)
+BY_FLAG = {option.flag: option for option in OPTIONS}
+
+
+@dataclass
+class Config:
+    command: list = field(default_factory=list)
+    action: str = "run"  # run | help | version
+    ready_url: Url | None = None
+    ready_timeout: float = 60.0
+    on_ready_timeout: str = "fail"
+    quit_urls: tuple = ()
+    quit_timeout: float = 10.0
+    quit_on: str = "always"
+    mesh: str = "istio"
+    signal_group: bool = False
+    log_format: str = "text"
+    log_level: str = "info"
+    disabled: bool = False
+    check_ready: bool = False
+    quit_only: bool = False
+
+
+def _convert(option: Option, text: str, source: str):
+    parse = option.parse or parse_bool
+    try:
+        if option.repeat and source.startswith(ENV_PREFIX):
+            return parse_urls(text)
+        return parse(text)
+    except ValueError as reason:
+        raise UsageError(f"{source}: {text!r} {reason}") from None
+
+
+def _split_argv(argv: list) -> tuple[dict, list, str]:
+    """Flags before the command -> ({option name: value}, command, action)."""
+    given: dict = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return given, argv[i + 1:], "run"
+        if arg in ("-h", "--help"):
+            return given, [], "help"
+        if arg in ("-V", "--version"):
+            return given, [], "version"
+        if not arg.startswith("-") or arg == "-":
+            return given, argv[i:], "run"
+        flag, has_value, value = arg.partition("=")
+        option = BY_FLAG.get(flag)
+        if option is None:
+            raise UsageError(f"unknown option {flag!r} (see --help; put the command after --)")
+        if option.parse is None:
+            if has_value:
+                raise UsageError(f"{flag} takes no value (got {arg!r})")
+            given[option.name] = True
+        else:
+            if not has_value:
+                i += 1
+                if i >= len(argv):
+                    raise UsageError(f"{flag} needs a value ({option.metavar})")
+                value = argv[i]
+            parsed = _convert(option, value, flag)
+            given[option.name] = given.get(option.name, ()) + (parsed,) if option.repeat else parsed
+        i += 1
+    return given, [], "run"
+
+
+def load(argv: list, environ: dict) -> Config:
+    """Build the configuration from the command line and environment, or raise UsageError."""
+    given, command, action = _split_argv(list(argv))
+    config = Config(command=command, action=action)
+    if action != "run":
+        return config
+    for option in OPTIONS:
+        if option.name in given:
+            value = given[option.name]
+        elif environ.get(option.env, "") != "" or (option.parse is None and option.env in environ):
+            value = _convert(option, environ[option.env], option.env)
+        else:
+            continue
+        setattr(config, option.name, value)
+
+    preset = MESH_PRESETS[config.mesh]
+    if config.ready_url is None:
+        config.ready_url = parse_url(preset["ready_url"])
+    if not config.quit_urls:
+        config.quit_urls = parse_urls(preset["quit_urls"])
+
+    if config.check_ready and config.quit_only:
+        raise UsageError("--check-ready and --quit-only cannot be combined")
+    one_shot = "--check-ready" if config.check_ready else "--quit-only" if config.quit_only else None
+    if one_shot and command:
+        raise UsageError(f"{one_shot} takes no command (got {command[0]!r})")
+    if not one_shot and not command:
+        raise UsageError("no command to run (usage: sidecar-killer [OPTIONS] [--] COMMAND [ARG...])")
+    return config
+
+
+def help_text(version: str) -> str:
+    lines = [
+        f"sidecar-killer {version}",
+        "",
+        "Wait for the mesh proxy, run COMMAND, then quit the proxy and exit with COMMAND's code.",
+        "",
+        "usage: sidecar-killer [OPTIONS] [--] COMMAND [ARG...]",
+        "       sidecar-killer --check-ready | --quit-only [OPTIONS]",
+        "",
+        "options (each also read from its environment variable; the flag wins):",
+    ]
+    for option in OPTIONS:
+        usage = f"{option.flag} {option.metavar}".rstrip()
+        default = "" if option.default in (None, False) else f" [default: {option.default:g}]" \
+            if isinstance(option.default, float) else f" [default: {option.default}]"
+        lines.append(f"  {usage:<36} {option.help}{default}")
+        lines.append(f"  {'':<36} env: {option.env}")
+    lines += [
+        "  -h, --help                           show this help and exit",
+        "  -V, --version                        show the version and exit",
+        "",
+        "exit codes: the app's own code; 128+N if signal N killed it; 64 usage error;",
+        "  69 proxy not ready in time; 70 internal error; 73 cannot extract to /tmp (frozen binary);",
+        "  126 command not executable; 127 command not found; 1 --check-ready/--quit-only failed.",
+        "",
+        "examples:",
+        "  ENTRYPOINT [\"/sidecar-killer\", \"--\"]  CMD [\"/app\", \"--flag\"]",
+        "  sidecar-killer --ready-timeout 120 -- /app --flag",
+        "  sidecar-killer --mesh linkerd -- /app",
+        "  sidecar-killer --quit-on success -- /app     # restartPolicy: OnFailure",
+        "  sidecar-killer --check-ready                 # exec probe or HEALTHCHECK",
+    ]
+    return "\n".join(lines) + "\n"

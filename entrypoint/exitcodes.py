@@ -1,0 +1,21 @@
+"""The exit codes sidecar-killer itself chooses, and how the app's wait status becomes one.
+
+Our own failures use the BSD sysexits.h values, as linkerd-await does; command-not-found and
+not-executable use the shell's 127 and 126, as tini and dumb-init do.
+"""
+import os
+
+NOT_READY = 1        # --check-ready: proxy not ready; --quit-only: a quit did not land
+USAGE = 64           # EX_USAGE: bad option, value or environment variable
+UNAVAILABLE = 69     # EX_UNAVAILABLE: proxy not ready in time with --on-ready-timeout=fail
+SOFTWARE = 70        # EX_SOFTWARE: internal error in sidecar-killer
+CANT_CREATE = 73     # EX_CANTCREAT: the frozen binary cannot extract itself to $TMPDIR or /tmp
+CANNOT_EXECUTE = 126  # the command exists but cannot be executed
+NOT_FOUND = 127      # the command was not found
+SIGNAL_BASE = 128    # the app was killed by signal N: 128 + N
+
+
+def from_wait_status(status: int) -> int:
+    """Exit code for a waitpid() status: the app's own code, or 128+N if signal N killed it."""
+    code = os.waitstatus_to_exitcode(status)
+    return SIGNAL_BASE - code if code < 0 else code

@@ -1,0 +1,41 @@
+"""One bounded HTTP request to a sidecar endpoint, with every failure turned into an Answer."""
+from __future__ import annotations
+
+import http.client
+from typing import NamedTuple
+
+from entrypoint.config import Url
+
+
+class Answer(NamedTuple):
+    status: int | None = None  # the HTTP status, None when nothing answered
+    error: str = ""            # why nothing answered
+    refused: bool = False      # nothing listens: costs the sidecar nothing, not even a log line
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def describe(self) -> str:
+        return f"HTTP {self.status}" if self.status is not None else self.error
+
+
+def request(method: str, url: Url, timeout: float) -> Answer:
+    """Send one request with a fresh connection; never raises, never blocks past ``timeout``."""
+    connection = http.client.HTTPConnection(url.host, url.port, timeout=max(timeout, 0.001))
+    try:
+        connection.request(method, url.path, body=b"" if method == "POST" else None,
+                           headers={"User-Agent": "sidecar-killer", "Connection": "close"})
+        response = connection.getresponse()
+        response.read()
+        return Answer(response.status)
+    except ConnectionRefusedError:
+        return Answer(error="connection refused", refused=True)
+    except TimeoutError:
+        return Answer(error=f"no answer within {timeout:.1f}s")
+    except OSError as error:
+        return Answer(error=error.strerror or str(error))
+    except http.client.HTTPException as error:
+        return Answer(error=f"bad HTTP answer ({type(error).__name__})")
+    finally:
+        connection.close()

@@ -1,0 +1,64 @@
+"""Wait until the proxy says it is ready, promptly but without flooding its log."""
+from __future__ import annotations
+
+import time
+from typing import Callable, NamedTuple
+
+from entrypoint import signals
+from entrypoint.config import Url
+from entrypoint.http_request import Answer, request
+
+# Refused costs the sidecar nothing (Envoy is not listening yet): poll often to start promptly.
+REFUSED_INTERVAL = 0.02
+# Every non-200 answer makes pilot-agent log "Envoy proxy is NOT ready": at most 10 a second.
+ANSWERED_INTERVAL = 0.1
+PROBE_TIMEOUT = 1.0
+
+
+class Outcome(NamedTuple):
+    ready: bool
+    waited: float
+    answered: bool        # did anything ever answer (False: no sidecar listening at all)
+    last: Answer | None
+    signal: int | None = None  # a STOP_WAITING signal that ended the wait
+
+
+def probe(url: Url, timeout: float = PROBE_TIMEOUT) -> Answer:
+    return request("GET", url, timeout)
+
+
+def wait_for_proxy(url: Url, timeout: float, log,
+                   probe: Callable[[Url, float], Answer] = probe,
+                   next_signal: Callable[[float], int | None] = signals.next_signal,
+                   clock: Callable[[], float] = time.monotonic) -> Outcome:
+    """Probe ``url`` until it answers 200, ``timeout`` passes (0: never) or we are told to stop.
+
+    Probes start on a schedule (every ANSWERED_INTERVAL after a non-200 answer, REFUSED_INTERVAL
+    after a refusal); the time in between is spent in sigtimedwait, so a signal ends it at once.
+    """
+    start = clock()
+    deadline = start + timeout if timeout > 0 else None
+    answered = False
+    last = None
+    while True:
+        probe_start = clock()
+        budget = PROBE_TIMEOUT if deadline is None else min(PROBE_TIMEOUT, max(deadline - probe_start, 0.001))
+        last = probe(url, budget)
+        answered = answered or not last.refused
+        now = clock()
+        if last.status == 200:
+            return Outcome(True, now - start, True, last)
+        log.debug("proxy_not_ready", f"proxy not ready: {last.describe()}", answer=last.describe())
+        next_probe = probe_start + (REFUSED_INTERVAL if last.refused else ANSWERED_INTERVAL)
+        if deadline is not None:
+            if now >= deadline:
+                return Outcome(False, now - start, answered, last)
+            next_probe = min(next_probe, deadline)
+        # Sleep until the next probe, but wake for signals.
+        while (remaining := next_probe - clock()) > 0:
+            signum = next_signal(remaining)
+            if signum in signals.STOP_WAITING:
+                return Outcome(False, clock() - start, answered, last, signum)
+            if signum is not None and signum != signals.signal.SIGCHLD:
+                log.debug("signal_ignored", f"ignoring {signals.name(signum)}: the app has not started",
+                          signal=signals.name(signum))
