@@ -5,6 +5,10 @@
 - agent port (15020) ``POST /quitquitquit``: 200 "OK", then both ports close (pilot-agent
   and Envoy exit); any other method 405; a caller not on loopback 403.
 
+``mesh="linkerd"`` serves Linkerd's admin port instead (4191): ``GET /ready`` and
+``POST /shutdown`` on one port; ``quit_mode="disabled"`` answers 404 "shutdown endpoint is not
+enabled", as proxies since v2.236 do unless the endpoint is enabled.
+
 ``quit_mode`` turns the quit endpoint into a failure for tests: ``status:500`` answers
 500, ``hang`` accepts and never answers, ``refuse`` never listens.
 
@@ -45,7 +49,8 @@ class FakeSidecar:
     host: str = "127.0.0.1"
     listen_after: float = 0.0
     ready_after: float = 0.0
-    quit_mode: str = "ok"  # ok | status:NNN | hang | refuse
+    quit_mode: str = "ok"  # ok | status:NNN | hang | refuse | disabled (linkerd)
+    mesh: str = "istio"    # istio | linkerd
     on_quit: object = None  # called after a successful quit (the program exits)
     requests: list = field(default_factory=list)
 
@@ -62,7 +67,7 @@ class FakeSidecar:
     def start(self) -> "FakeSidecar":
         self._started = time.monotonic()
         # The agent (15020) listens from the start; Envoy's listener (15021) after listen_after.
-        if self.quit_mode != "refuse":
+        if self.quit_mode != "refuse" and self.mesh == "istio":
             self._quit_server = self._serve(self.quit_port, "quit")
             self.quit_port = self._quit_server.server_address[1]
         if self.listen_after <= 0:
@@ -123,12 +128,21 @@ class FakeSidecar:
 
     # -- what the test reads -------------------------------------------------------
     @property
+    def ready_path(self) -> str:
+        return "/ready" if self.mesh == "linkerd" else "/healthz/ready"
+
+    @property
+    def quit_path(self) -> str:
+        return "/shutdown" if self.mesh == "linkerd" else "/quitquitquit"
+
+    @property
     def ready_url(self) -> str:
-        return f"http://{self.host}:{self.ready_port}/healthz/ready"
+        return f"http://{self.host}:{self.ready_port}{self.ready_path}"
 
     @property
     def quit_url(self) -> str:
-        return f"http://{self.host}:{self.quit_port}/quitquitquit"
+        port = self.ready_port if self.mesh == "linkerd" else self.quit_port
+        return f"http://{self.host}:{port}{self.quit_path}"
 
     def requests_for(self, port: str, status: int | None = -1) -> list:
         with self._lock:
@@ -137,18 +151,22 @@ class FakeSidecar:
 
     @property
     def quits(self) -> list:
-        return [r for r in self.requests_for("quit") if r.method == "POST" and r.path == "/quitquitquit"]
+        return [r for r in self.requests if r.method == "POST" and r.path == self.quit_path]
 
     # -- Istio's answers -----------------------------------------------------------
     def _answer(self, role: str, method: str, path: str, client: str) -> tuple[int | None, bytes]:
+        if self.mesh == "linkerd" and path == "/shutdown":
+            role = "quit"
         if role == "ready":
-            if path != "/healthz/ready":
+            if path != self.ready_path:
                 return 404, b""
             if time.monotonic() - self._started < self.ready_after:
-                return 503, b"Envoy proxy is NOT ready"
-            return 200, b""
-        if path != "/quitquitquit":
+                return 503, b"Envoy proxy is NOT ready" if self.mesh == "istio" else b"not ready\n"
+            return 200, b"" if self.mesh == "istio" else b"ready\n"
+        if path != self.quit_path:
             return 404, b"404 page not found\n"
+        if self.quit_mode == "disabled":
+            return 404, b"shutdown endpoint is not enabled\n"
         if not ipaddress.ip_address(client).is_loopback:
             return 403, b"forbidden\n"
         if method != "POST":
@@ -175,7 +193,7 @@ class FakeSidecar:
             handler.wfile.write(body)
         handler.wfile.flush()
         handler.close_connection = True
-        if role == "quit" and status == 200:
+        if path == self.quit_path and status == 200:
             self.quit_done.set()
             if self.on_quit is not None:
                 self.on_quit()
@@ -189,6 +207,7 @@ def main(argv=None) -> int:
     parser.add_argument("--listen-after", type=float, default=0.0)
     parser.add_argument("--ready-after", type=float, default=0.0)
     parser.add_argument("--quit-mode", default="ok")
+    parser.add_argument("--mesh", default="istio", choices=("istio", "linkerd"))
     parser.add_argument("--exit-after", type=float, default=0.0,
                         help="exit 0 after this many seconds even without a quit (0: never)")
     args = parser.parse_args(argv)
@@ -196,7 +215,7 @@ def main(argv=None) -> int:
     started = time.monotonic()
     sidecar = FakeSidecar(ready_port=args.ready_port, quit_port=args.quit_port, host=args.host,
                           listen_after=args.listen_after, ready_after=args.ready_after,
-                          quit_mode=args.quit_mode)
+                          quit_mode=args.quit_mode, mesh=args.mesh)
     printed = 0
 
     def report():

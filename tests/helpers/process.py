@@ -1,0 +1,137 @@
+"""Running the wrapper under test: `python -m entrypoint`, or the frozen binary.
+
+SIDECAR_KILLER_BIN=/path/to/sidecar-killer runs every process test against that executable.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HELPERS = Path(__file__).resolve().parent
+REPO = HELPERS.parent.parent
+
+
+def wrapper_command() -> list:
+    binary = os.environ.get("SIDECAR_KILLER_BIN")
+    if binary:
+        return [str(Path(binary).resolve())]
+    return [sys.executable, "-m", "entrypoint"]
+
+
+def sigecho(*args: str) -> list:
+    return [sys.executable, str(HELPERS / "sigecho.py"), *args]
+
+
+def wait_until(condition, timeout: float = 10.0, interval: float = 0.005, what: str = "condition"):
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def children_of(pid: int) -> list:
+    """Direct children of ``pid`` as (pid, state) pairs, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append((int(entry.name), fields[0]))
+    return found
+
+
+def descendants_of(pid: int) -> list:
+    result, todo = [], [pid]
+    while todo:
+        for child, _state in children_of(todo.pop()):
+            result.append(child)
+            todo.append(child)
+    return result
+
+
+class Wrapper:
+    """The wrapper running as a child of the test; stdout and stderr collected line by line."""
+
+    def __init__(self, args: list, env: dict | None = None, extra_env: dict | None = None,
+                 **popen):
+        full_env = dict(os.environ if env is None else env)
+        full_env.update(extra_env or {})
+        full_env.setdefault("PYTHONPATH", str(REPO))
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(wrapper_command() + list(args), env=full_env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=popen.pop("stdin", subprocess.DEVNULL), **popen)
+        self.pid = self.proc.pid
+        self.stdout_lines: list = []
+        self.stderr_lines: list = []
+        self._readers = [self._collect(self.proc.stdout, self.stdout_lines),
+                         self._collect(self.proc.stderr, self.stderr_lines)]
+
+    @staticmethod
+    def _collect(stream, lines: list) -> threading.Thread:
+        def read():
+            for raw in iter(stream.readline, b""):
+                lines.append(raw.decode(errors="replace").rstrip("\n"))
+        thread = threading.Thread(target=read, daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def stdout(self) -> str:
+        return "\n".join(self.stdout_lines)
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.stderr_lines)
+
+    def wait_for_line(self, predicate, timeout: float = 10.0, stream: str = "stdout") -> str:
+        lines = self.stdout_lines if stream == "stdout" else self.stderr_lines
+
+        def found():
+            return next((line for line in list(lines) if predicate(line)), None)
+        return wait_until(found, timeout, what=f"a matching line on {stream}; got {lines!r}")
+
+    def wait(self, timeout: float = 30.0) -> int:
+        code = self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(5)
+        return code
+
+    def app_pid(self) -> int:
+        """The pid of a sigecho app, from its "ready <pid>" line."""
+        return int(self.wait_for_line(lambda line: line.startswith("ready ")).split()[1])
+
+    def kill_tree(self):
+        for pid in descendants_of(self.pid) + [self.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def run(args: list, timeout: float = 60.0, **kwargs) -> Wrapper:
+    """Run the wrapper to completion; returns it with .returncode set."""
+    wrapper = Wrapper(args, **kwargs)
+    try:
+        wrapper.returncode = wrapper.wait(timeout)
+    finally:
+        wrapper.kill_tree()
+    return wrapper

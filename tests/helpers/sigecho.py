@@ -1,0 +1,47 @@
+"""Test app: prints "ready <pid>", then one line per signal it receives: "<NAME> <monotonic time>".
+
+Exits 0 when it gets the signal named by --exit-on (default SIGTERM), or after --lifetime
+seconds. Also reports its signal mask and ignored set, which must start empty.
+"""
+import argparse
+import os
+import signal
+import sys
+import time
+
+
+def proc_status(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1], 16)
+    raise KeyError(field)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--exit-on", default="SIGTERM")
+    parser.add_argument("--lifetime", type=float, default=30.0)
+    args = parser.parse_args()
+    exit_on = getattr(signal, args.exit_on)
+    catchable = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
+    print(f"mask {proc_status('SigBlk'):x} ignored {proc_status('SigIgn'):x}", flush=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, catchable)  # read them synchronously, like sigwait
+    print(f"ready {os.getpid()}", flush=True)
+    deadline = time.monotonic() + args.lifetime
+    while True:
+        info = signal.sigtimedwait(catchable, max(deadline - time.monotonic(), 0))
+        if info is None:
+            return 0
+        now = time.monotonic()
+        try:
+            name = signal.Signals(info.si_signo).name
+        except ValueError:
+            name = f"SIG{info.si_signo}"
+        print(f"{name} {now:.6f}", flush=True)
+        if info.si_signo == exit_on:
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

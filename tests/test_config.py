@@ -1,0 +1,116 @@
+"""Configuration: flags, environment variables, presets, precedence and one-line errors."""
+import pytest
+
+from entrypoint.config import UsageError, help_text, load
+
+
+def test_defaults_are_istio():
+    config = load(["/app"], {})
+    assert str(config.ready_url) == "http://127.0.0.1:15021/healthz/ready"
+    assert [str(u) for u in config.quit_urls] == ["http://127.0.0.1:15020/quitquitquit"]
+    assert (config.ready_timeout, config.on_ready_timeout, config.quit_timeout, config.quit_on) == \
+        (60.0, "fail", 10.0, "always")
+    assert config.command == ["/app"]
+
+
+def test_linkerd_preset():
+    config = load(["--mesh", "linkerd", "/app"], {})
+    assert str(config.ready_url) == "http://127.0.0.1:4191/ready"
+    assert [str(u) for u in config.quit_urls] == ["http://127.0.0.1:4191/shutdown"]
+
+
+def test_explicit_url_beats_the_preset():
+    config = load(["--mesh=linkerd", "--ready-url=http://localhost:9/r", "/app"], {})
+    assert (config.ready_url.host, config.ready_url.port, config.ready_url.path) == ("localhost", 9, "/r")
+    assert str(config.quit_urls[0]) == "http://127.0.0.1:4191/shutdown"
+
+
+def test_flag_wins_over_environment():
+    env = {"SIDECAR_KILLER_READY_TIMEOUT": "5", "SIDECAR_KILLER_QUIT_ON": "never"}
+    config = load(["--ready-timeout", "7", "/app"], env)
+    assert config.ready_timeout == 7.0
+    assert config.quit_on == "never"
+
+
+def test_every_option_has_an_environment_variable():
+    env = {"SIDECAR_KILLER_READY_URL": "http://h:1/a", "SIDECAR_KILLER_READY_TIMEOUT": "0",
+           "SIDECAR_KILLER_ON_READY_TIMEOUT": "run", "SIDECAR_KILLER_QUIT_URL": "http://h:2/q, http://h:3/s",
+           "SIDECAR_KILLER_QUIT_TIMEOUT": "2.5", "SIDECAR_KILLER_QUIT_ON": "success",
+           "SIDECAR_KILLER_MESH": "linkerd", "SIDECAR_KILLER_SIGNAL_GROUP": "yes",
+           "SIDECAR_KILLER_LOG_FORMAT": "json", "SIDECAR_KILLER_LOG_LEVEL": "debug",
+           "SIDECAR_KILLER_DISABLED": "TRUE"}
+    config = load(["/app"], env)
+    assert str(config.ready_url) == "http://h:1/a"
+    assert config.ready_timeout == 0
+    assert config.on_ready_timeout == "run"
+    assert [str(u) for u in config.quit_urls] == ["http://h:2/q", "http://h:3/s"]
+    assert config.quit_timeout == 2.5
+    assert config.quit_on == "success"
+    assert config.mesh == "linkerd"
+    assert config.signal_group is True
+    assert (config.log_format, config.log_level) == ("json", "debug")
+    assert config.disabled is True
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("yes", True),
+                                             ("0", False), ("false", False), ("no", False), ("", False)])
+def test_disabled_values(value, expected):
+    assert load(["/app"], {"SIDECAR_KILLER_DISABLED": value}).disabled is expected
+
+
+def test_quit_url_repeats():
+    config = load(["--quit-url", "http://a:1/q", "--quit-url=http://b:2/q", "/app"], {})
+    assert [(u.host, u.port) for u in config.quit_urls] == [("a", 1), ("b", 2)]
+
+
+def test_command_starts_at_first_non_option_and_keeps_its_own_options():
+    config = load(["--quit-on", "never", "/app", "--ready-timeout", "x", "--"], {})
+    assert config.command == ["/app", "--ready-timeout", "x", "--"]
+
+
+def test_double_dash_ends_options():
+    assert load(["--", "--weird-app", "-x"], {}).command == ["--weird-app", "-x"]
+
+
+@pytest.mark.parametrize("argv, env, message", [
+    (["--nope", "/app"], {}, "unknown option '--nope'"),
+    (["--ready-timeout", "soon", "/app"], {}, "--ready-timeout: 'soon' is not a number of seconds"),
+    (["--ready-timeout=-1", "/app"], {}, "--ready-timeout: '-1' must be a number of seconds >= 0"),
+    (["--quit-timeout=nan", "/app"], {}, "--quit-timeout: 'nan' must be a number of seconds >= 0"),
+    (["--ready-url", "https://x/ready", "/app"], {}, "--ready-url: 'https://x/ready' must be an http:// URL"),
+    (["--quit-url", "http:///q", "/app"], {}, "--quit-url: 'http:///q' has no host"),
+    (["--quit-url", "http://h:port/q", "/app"], {}, "--quit-url: 'http://h:port/q' has a bad port"),
+    (["--quit-on", "sometimes", "/app"], {}, "--quit-on: 'sometimes' is not one of always, success, never"),
+    (["--mesh", "consul", "/app"], {}, "--mesh: 'consul' is not one of istio, linkerd"),
+    (["--ready-timeout"], {}, "--ready-timeout needs a value"),
+    (["--signal-group=yes", "/app"], {}, "--signal-group takes no value"),
+    ([], {}, "no command to run"),
+    (["--"], {}, "no command to run"),
+    (["/app"], {"SIDECAR_KILLER_QUIT_TIMEOUT": "ten"}, "SIDECAR_KILLER_QUIT_TIMEOUT: 'ten' is not a number"),
+    (["/app"], {"SIDECAR_KILLER_DISABLED": "maybe"}, "SIDECAR_KILLER_DISABLED: 'maybe' is not a boolean"),
+    (["/app"], {"SIDECAR_KILLER_QUIT_URL": " , "}, "SIDECAR_KILLER_QUIT_URL: ' , ' names no URL"),
+    (["--check-ready", "/app"], {}, "--check-ready takes no command"),
+    (["--check-ready", "--quit-only"], {}, "cannot be combined"),
+])
+def test_usage_errors_name_the_option_and_value(argv, env, message):
+    with pytest.raises(UsageError) as error:
+        load(argv, env)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_one_shot_modes_need_no_command():
+    assert load(["--check-ready"], {}).check_ready
+    assert load(["--quit-only"], {}).quit_only
+
+
+@pytest.mark.parametrize("flag, action", [("--help", "help"), ("-h", "help"), ("--version", "version")])
+def test_help_and_version_win(flag, action):
+    assert load(["--ready-timeout", "1", flag, "--nope"], {}).action == action
+
+
+def test_help_lists_every_flag_and_variable():
+    text = help_text("9.9")
+    for word in ["--ready-url", "SIDECAR_KILLER_READY_URL", "--quit-url", "SIDECAR_KILLER_QUIT_URL",
+                 "--check-ready", "--quit-only", "SIDECAR_KILLER_DISABLED", "exit codes", "examples"]:
+        assert word in text

@@ -1,0 +1,211 @@
+"""Small pieces in isolation: exit-code mapping, the app's environment, quitting, readiness pacing, logs."""
+import io
+import json
+import os
+import signal
+
+import pytest
+
+from entrypoint import exitcodes, quitting, readiness
+from entrypoint.config import parse_url
+from entrypoint.http_request import Answer
+from entrypoint.log import Logger
+from entrypoint.supervisor import app_environment
+
+
+# -- exit codes ---------------------------------------------------------------------
+@pytest.mark.parametrize("code", range(256))
+def test_exit_status_is_kept(code):
+    assert exitcodes.from_wait_status(code << 8) == code
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGKILL, signal.SIGSEGV, signal.SIGTERM, 64])
+def test_signal_death_is_128_plus_n(signum):
+    assert exitcodes.from_wait_status(signum) == 128 + signum
+
+
+# -- the app's environment --------------------------------------------------------
+def test_frozen_environment_is_scrubbed_and_ld_library_path_restored():
+    env = {"PATH": "/bin", "LD_LIBRARY_PATH": "/tmp/_MEI123", "LD_LIBRARY_PATH_ORIG": "/opt/lib",
+           "_PYI_APPLICATION_HOME_DIR": "/tmp/_MEI123", "_PYI_PARENT_PROCESS_LEVEL": "1",
+           "_MEIPASS2": "/tmp/_MEI123", "STATICX_BUNDLE_DIR": "/tmp/staticx-x", "STATICX_PROG_PATH": "/sk",
+           "SIDECAR_KILLER_QUIT_ON": "never", "APP_SETTING": "kept"}
+    assert app_environment(env, frozen=True) == {
+        "PATH": "/bin", "LD_LIBRARY_PATH": "/opt/lib", "SIDECAR_KILLER_QUIT_ON": "never", "APP_SETTING": "kept"}
+
+
+def test_frozen_environment_drops_injected_ld_library_path():
+    assert app_environment({"LD_LIBRARY_PATH": "/tmp/_MEI1"}, frozen=True) == {}
+
+
+def test_unfrozen_environment_is_untouched():
+    env = {"LD_LIBRARY_PATH": "/mine", "STATICX_X": "mine"}
+    assert app_environment(env, frozen=False) == env
+
+
+# -- quitting -----------------------------------------------------------------------
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+class Recorder:
+    def __init__(self):
+        self.lines = []
+
+    def __getattr__(self, level):
+        return lambda event, message, **fields: self.lines.append((level, event, message))
+
+
+def scripted_post(clock, answers, cost=0.0):
+    calls = []
+
+    def post(url, timeout):
+        calls.append(timeout)
+        clock.now += cost
+        return answers[min(len(calls) - 1, len(answers) - 1)]
+    return post, calls
+
+
+def test_quit_retries_refused_and_5xx_with_backoff_until_2xx():
+    clock = FakeClock()
+    post, calls = scripted_post(clock, [Answer(error="refused", refused=True), Answer(503), Answer(200)])
+    log = Recorder()
+    assert quitting.quit_one(parse_url("http://h/q"), 10, True, log, post=post, sleep=clock.sleep, clock=clock)
+    assert len(calls) == 3
+    assert clock.now == pytest.approx(quitting.FIRST_BACKOFF * 3)  # 0.05 then 0.1
+    assert log.lines[-1][1] == "proxy_quit"
+
+
+def test_quit_gives_up_at_the_deadline():
+    clock = FakeClock()
+    post, calls = scripted_post(clock, [Answer(500)], cost=0.01)
+    log = Recorder()
+    assert not quitting.quit_one(parse_url("http://h/q"), 3, True, log, post=post, sleep=clock.sleep, clock=clock)
+    assert clock.now <= 3.0 + 0.011
+    assert 5 <= len(calls) < 15
+    assert "exit code is unchanged" in log.lines[-1][2]
+
+
+@pytest.mark.parametrize("answer", [Answer(404), Answer(405), Answer(403), Answer(error="no answer within 1s")])
+def test_quit_does_not_retry_what_will_not_pass(answer):
+    clock = FakeClock()
+    post, calls = scripted_post(clock, [answer])
+    assert not quitting.quit_one(parse_url("http://h/q"), 10, True, Recorder(), post=post,
+                                 sleep=clock.sleep, clock=clock)
+    assert len(calls) == 1
+
+
+def test_quit_without_retry_tries_once():
+    clock = FakeClock()
+    post, calls = scripted_post(clock, [Answer(error="refused", refused=True)])
+    assert not quitting.quit_one(parse_url("http://h/q"), 10, False, Recorder(), post=post,
+                                 sleep=clock.sleep, clock=clock)
+    assert len(calls) == 1
+
+
+def test_quit_all_tries_every_url_even_after_a_failure():
+    clock = FakeClock()
+    seen = []
+
+    def post(url, timeout):
+        seen.append(url.host)
+        return Answer(404) if url.host == "a" else Answer(200)
+    urls = [parse_url("http://a/q"), parse_url("http://b/q")]
+    assert not quitting.quit_all(urls, 1, True, Recorder(), post=post, sleep=clock.sleep, clock=clock)
+    assert seen == ["a", "b"]
+
+
+@pytest.mark.parametrize("quit_on, code, expected", [
+    ("always", 0, True), ("always", 3, True), ("success", 0, True), ("success", 1, False),
+    ("success", 143, False), ("never", 0, False)])
+def test_should_quit(quit_on, code, expected):
+    assert quitting.should_quit(quit_on, code) is expected
+
+
+# -- readiness pacing ---------------------------------------------------------------
+def run_wait(answers, timeout, cost=0.001):
+    """Drive wait_for_proxy with a fake clock; ``answers`` is a function of the time."""
+    clock = FakeClock()
+    probes = []
+
+    def probe(url, budget):
+        probes.append(clock.now)
+        clock.now += cost
+        return answers(clock.now)
+
+    def next_signal(seconds):
+        clock.now += seconds
+        return None
+    outcome = readiness.wait_for_proxy(parse_url("http://h/r"), timeout, Recorder(), probe=probe,
+                                       next_signal=next_signal, clock=clock)
+    return outcome, probes
+
+
+def test_non_200_answers_are_at_most_ten_a_second():
+    outcome, probes = run_wait(lambda t: Answer(503), timeout=5)
+    assert not outcome.ready and outcome.answered
+    assert len(probes) <= 5 * 10 + 1
+    gaps = [b - a for a, b in zip(probes, probes[1:])]
+    assert min(gaps) >= readiness.ANSWERED_INTERVAL - 1e-9
+
+
+def test_refused_probes_poll_fast_and_report_no_proxy():
+    outcome, probes = run_wait(lambda t: Answer(error="refused", refused=True), timeout=1)
+    assert not outcome.ready and not outcome.answered
+    assert len(probes) >= 30  # every 20 ms: a proxy that starts listening is seen at once
+
+
+def test_ready_as_soon_as_200():
+    outcome, probes = run_wait(lambda t: Answer(200) if t >= 0.5 else Answer(503), timeout=0)
+    assert outcome.ready
+    assert 0.5 <= outcome.waited <= 0.5 + readiness.ANSWERED_INTERVAL + 0.01
+
+
+def test_stop_signal_ends_the_wait():
+    clock = FakeClock()
+    sent = iter([None, signal.SIGUSR1, signal.SIGTERM])
+
+    def next_signal(seconds):
+        clock.now += seconds / 2
+        return next(sent)
+    outcome = readiness.wait_for_proxy(parse_url("http://h/r"), 0, Recorder(),
+                                       probe=lambda url, budget: Answer(503),
+                                       next_signal=next_signal, clock=clock)
+    assert outcome.signal == signal.SIGTERM and not outcome.ready
+
+
+# -- logs -------------------------------------------------------------------------------
+def test_text_log_is_one_prefixed_line():
+    stream = io.StringIO()
+    Logger("text", "info", stream).info("proxy_ready", "proxy ready after 1.2s", waited=1.2)
+    assert stream.getvalue() == "sidecar-killer: proxy ready after 1.2s\n"
+
+
+def test_json_log_carries_event_and_fields():
+    stream = io.StringIO()
+    Logger("json", "info", stream).warning("quit_failed", "could not quit", attempts=3)
+    record = json.loads(stream.getvalue())
+    assert (record["level"], record["event"], record["attempts"], record["message"]) == \
+        ("warning", "quit_failed", 3, "could not quit")
+
+
+def test_quiet_keeps_only_errors():
+    stream = io.StringIO()
+    log = Logger("text", "quiet", stream)
+    log.info("a", "info line")
+    log.warning("b", "warning line")
+    log.error("c", "error line")
+    assert stream.getvalue() == "sidecar-killer: error: error line\n"
+
+
+def test_a_closed_stderr_is_not_fatal():
+    stream = io.StringIO()
+    stream.close()
+    Logger("text", "info", stream).info("a", "nobody reads this")
