@@ -1,0 +1,4 @@
+# PyInstaller entry script for the frozen sidecar-killer (build/freeze.sh).
+from entrypoint.cli import run
+
+run()
