@@ -1,0 +1,288 @@
+"""The Kubernetes examples: valid for the API server, and still teaching what they claim.
+
+Every YAML file under examples/kubernetes is validated in strict mode (unknown fields fail)
+against the OpenAPI schemas bundled with kubernetes-validate, for the two newest Kubernetes
+minor versions it knows and the oldest we target (1.29). The schemas do not check enums or quantities, and
+nothing in them knows sidecar-killer, so the rest of this file checks the facts the examples
+exist to show: a hardened pod, an exec-able /tmp big enough for the extraction, memory for the
+wrapper chain, a --check-ready startup probe that cannot pre-empt the wrapper's own timeout,
+options placed before "--", and --quit-on success under restartPolicy: OnFailure.
+Runs offline: the schemas ship inside the package.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes_validate import utils as kv
+from packaging.version import Version
+
+from entrypoint import config as sk_config
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "kubernetes"
+FILES = sorted([*EXAMPLES.glob("*.yaml"), *EXAMPLES.glob("*.yml")])
+REQUIRED = {"cronjob-istio.yaml", "cronjob-linkerd.yaml", "job-onfailure.yaml"}
+
+# The image's ENTRYPOINT (Dockerfile.scratch); a container without `command` runs this + args.
+IMAGE_ENTRYPOINT = ["/sidecar-killer", "--"]
+BINARY = "/sidecar-killer"
+
+MIB = 1024 ** 2
+EXTRACTION = 28 * 1000 ** 2   # NOTES: 16-28 MB unpacked into /tmp at every start
+CHAIN_RSS = 25 * MIB          # NOTES: bootloader 0.1 + parent 2.2 + Python 15-21 MB
+
+
+def _versions() -> list[str]:
+    """Bundled schema versions (the package lists each twice: plain and -strict)."""
+    return sorted(set(kv.all_versions()), key=Version)
+
+
+# The oldest Kubernetes the examples are for: native sidecars went beta (on by default) in
+# 1.29, so older clusters have no choice to make (docs/when-to-use.md). Earlier schemas also
+# reject podFailurePolicy rules without onPodConditions (1.25).
+FLOOR = Version("1.29")
+BUNDLED = _versions()
+VERSIONS = sorted({*BUNDLED[-2:], *[v for v in BUNDLED if Version(v) >= FLOOR][:1]}, key=Version)
+
+
+def _documents(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+DOCS = [(path, index, doc) for path in FILES for index, doc in enumerate(_documents(path))]
+WORKLOADS = [(path, doc) for path, _, doc in DOCS if doc.get("kind") in ("CronJob", "Job")]
+
+
+def _id(path: Path, index: int | None = None) -> str:
+    return path.name if index is None else f"{path.name}#{index}"
+
+
+def _validate(doc: dict, version: str) -> None:
+    used = kv.validate(doc, version, strict=True)
+    # validate() falls back to an older bundled schema for an unknown version: it must not.
+    assert Version(used) == Version(kv.major_minor(version)), f"validated against {used}, not {version}"
+
+
+# -- helpers on the pod template ------------------------------------------------------------
+def _job_spec(doc: dict) -> dict:
+    return doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+
+
+def _template(doc: dict) -> dict:
+    return _job_spec(doc)["template"]
+
+
+def _wrapped(pod: dict) -> list[dict]:
+    """Containers that run sidecar-killer (explicit command, or the image's ENTRYPOINT)."""
+    return [c for c in pod.get("containers", []) if (c.get("command") or IMAGE_ENTRYPOINT)[0] == BINARY]
+
+
+def _env(container: dict) -> dict:
+    return {item["name"]: item.get("value", "") for item in container.get("env", [])}
+
+
+def _config(argv: list, env: dict) -> sk_config.Config:
+    """The configuration the real parser derives from a container's argv and environment."""
+    assert argv[0] == BINARY
+    return sk_config.load(argv[1:], env)
+
+
+def _container_config(container: dict) -> sk_config.Config:
+    return _config((container.get("command") or IMAGE_ENTRYPOINT) + container.get("args", []),
+                   _env(container))
+
+
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T|m)?$")
+_FACTOR = {None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+           "Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4}
+
+
+def quantity(text) -> float:
+    """A Kubernetes resource quantity (the subset the examples may use) in base units."""
+    match = _QUANTITY.match(str(text))
+    assert match, f"{text!r} is not a Kubernetes quantity"
+    return float(match.group(1)) * _FACTOR[match.group(2)]
+
+
+_GO_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(h|ms|m|s)")
+_GO_UNIT = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3}
+
+
+def go_duration(text: str) -> float:
+    """Seconds in a Go duration such as "2m" or "1m30s" (scuttle's format)."""
+    assert re.fullmatch(r"(?:[0-9]*\.?[0-9]+(?:h|ms|m|s))+", text), f"{text!r} is not a Go duration"
+    return sum(float(n) * _GO_UNIT[u] for n, u in _GO_DURATION.findall(text))
+
+
+def ready_budget(container: dict, config: sk_config.Config) -> float:
+    """Seconds sidecar-killer waits for the proxy before its own timeout handling (0: forever)."""
+    env = _env(container)
+    if "SIDECAR_KILLER_READY_TIMEOUT" in env or "--ready-timeout" in " ".join(
+            (container.get("command") or []) + container.get("args", [])):
+        return config.ready_timeout
+    for scuttle in ("QUIT_WITHOUT_ENVOY_TIMEOUT", "WAIT_FOR_ENVOY_TIMEOUT"):
+        if env.get(scuttle):
+            return go_duration(env[scuttle])
+    return config.ready_timeout
+
+
+# -- the tests ------------------------------------------------------------------------------
+def test_the_promised_examples_exist():
+    """The examples the docs point to are there, and the schema set is the one we expect."""
+    assert REQUIRED <= {path.name for path in FILES}
+    assert len(VERSIONS) >= 2 and VERSIONS[-1] == BUNDLED[-1]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("path, index, doc", DOCS, ids=[_id(p, i) for p, i, _ in DOCS])
+def test_validates_strictly_against_kubernetes_schema(path, index, doc, version):
+    """Each document is a valid object for that Kubernetes version, with no unknown field."""
+    _validate(doc, version)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("breakage", [
+    lambda pod: pod["containers"][0].__setitem__("readOnlyRootFileSystem", True),   # misplaced
+    lambda pod: pod["containers"][0]["securityContext"].__setitem__("readOnlyRootFileSystem", True),
+    lambda pod: pod["containers"][0].setdefault("env", []).append({"name": "X", "value": True}),
+    lambda pod: pod.pop("containers"),
+], ids=["unknown-container-field", "misspelt-securityContext-field", "non-string-env", "no-containers"])
+def test_a_broken_manifest_fails_validation(breakage, version):
+    """Strict validation really rejects broken manifests (guards against a lax schema set)."""
+    doc = copy.deepcopy(_documents(EXAMPLES / "cronjob-istio.yaml")[0])
+    breakage(_template(doc)["spec"])
+    with pytest.raises(kv.ValidationError):
+        _validate(doc, version)
+
+
+@pytest.mark.parametrize("path, doc", WORKLOADS, ids=[_id(p) for p, _ in WORKLOADS])
+class TestWorkload:
+    def test_job_bounds(self, path, doc):
+        """Jobs retry a bounded number of times, have a deadline and are cleaned up."""
+        if doc["kind"] == "CronJob":
+            assert doc["spec"]["concurrencyPolicy"] == "Forbid"
+        job = _job_spec(doc)
+        assert job["backoffLimit"] >= 0
+        assert job["activeDeadlineSeconds"] > 0, "last resort if the proxy is never quit"
+        assert job["ttlSecondsAfterFinished"] > 0
+        assert _template(doc)["spec"]["restartPolicy"] in ("Never", "OnFailure")
+
+    def test_pod_is_hardened(self, path, doc):
+        """Non-root, RuntimeDefault seccomp; the wrapped containers read-only, unprivileged."""
+        pod = _template(doc)["spec"]
+        pod_sc = pod.get("securityContext", {})
+        containers = _wrapped(pod)
+        assert containers, "no container runs /sidecar-killer"
+        for container in containers:
+            sc = {**pod_sc, **container.get("securityContext", {})}
+            assert sc.get("runAsNonRoot") is True
+            assert sc.get("runAsUser", 0) == 65532
+            assert sc.get("seccompProfile", {}).get("type") == "RuntimeDefault"
+            assert sc.get("allowPrivilegeEscalation") is False
+            assert sc.get("readOnlyRootFilesystem") is True
+            assert not sc.get("privileged", False)
+            assert "ALL" in sc.get("capabilities", {}).get("drop", [])
+            assert not sc.get("capabilities", {}).get("add")
+
+    def test_tmp_is_an_emptydir_sized_for_the_extraction(self, path, doc):
+        """/tmp is a disk emptyDir holding two extractions (the app's and a probe's)."""
+        pod = _template(doc)["spec"]
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for container in _wrapped(pod):
+            mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+            tmp = _env(container).get("TMPDIR", "/tmp")
+            assert tmp in mounts, f"{container['name']}: nothing mounted at {tmp}"
+            assert not mounts[tmp].get("readOnly", False)
+            volume = volumes[mounts[tmp]["name"]]
+            assert "emptyDir" in volume, "the extraction needs a writable, exec-able emptyDir"
+            empty_dir = volume["emptyDir"] or {}
+            assert empty_dir.get("medium", "") != "Memory", "tmpfs here would count against the memory limit"
+            assert quantity(empty_dir["sizeLimit"]) >= 2 * EXTRACTION
+
+    def test_memory_fits_the_wrapper_chain(self, path, doc):
+        """Requests cover the chain plus some app; the limit covers the chain twice (probe)."""
+        for container in _wrapped(_template(doc)["spec"]):
+            resources = container["resources"]
+            request = quantity(resources["requests"]["memory"])
+            limit = quantity(resources["limits"]["memory"])
+            assert request > CHAIN_RSS
+            assert limit >= max(request, 2 * CHAIN_RSS)
+            quantity(resources["requests"]["cpu"])
+
+    def test_options_come_before_the_separator(self, path, doc):
+        """The real parser accepts each container's argv and finds the app as the command."""
+        for container in _wrapped(_template(doc)["spec"]):
+            argv = (container.get("command") or IMAGE_ENTRYPOINT) + container.get("args", [])
+            after = argv[argv.index("--") + 1:] if "--" in argv else []
+            flags = {option.flag for option in sk_config.OPTIONS}
+            assert not flags & {arg.partition("=")[0] for arg in after}, \
+                f"{container['name']}: a sidecar-killer flag after '--' is passed to the app"
+            config = _container_config(container)
+            assert config.command and not config.command[0].startswith("-")
+
+    def test_check_ready_startup_probe(self, path, doc):
+        """A startupProbe runs --check-ready on the same mesh and outlasts the ready timeout."""
+        for container in _wrapped(_template(doc)["spec"]):
+            probe = container["startupProbe"]
+            command = probe["exec"]["command"]
+            assert command[0] == BINARY and "--check-ready" in command
+            probe_config = _config(command, _env(container))
+            config = _container_config(container)
+            assert probe_config.check_ready
+            assert probe_config.ready_url == config.ready_url, "the probe checks another endpoint"
+            budget = ready_budget(container, config)
+            assert budget > 0
+            assert probe["periodSeconds"] * probe["failureThreshold"] > budget, \
+                "the kubelet would kill the container before sidecar-killer's own timeout"
+            assert probe.get("timeoutSeconds", 1) >= 3, "the frozen binary needs time to start"
+            for kind in ("livenessProbe", "readinessProbe"):
+                assert "--check-ready" not in str(container.get(kind, "")), \
+                    f"{kind} probes the proxy, not the app, for as long as the Job runs"
+
+    def test_mesh_annotations(self, path, doc):
+        """Injection is requested; Linkerd's /shutdown is enabled where --mesh linkerd is used."""
+        metadata = _template(doc).get("metadata", {})
+        labels, annotations = metadata.get("labels", {}), metadata.get("annotations", {})
+        meshes = {_container_config(c).mesh for c in _wrapped(_template(doc)["spec"])}
+        assert len(meshes) == 1
+        if meshes == {"linkerd"}:
+            assert annotations.get("linkerd.io/inject") == "enabled"
+            assert annotations.get("config.linkerd.io/proxy-admin-shutdown") == "enabled"
+        else:
+            assert labels.get("sidecar.istio.io/inject") == "true"
+            # Classic sidecar pinned: a native one needs no quit (see docs/when-to-use.md).
+            assert annotations.get("sidecar.istio.io/nativeSidecar") == "false"
+
+
+ON_FAILURE = [(p, d) for p, d in WORKLOADS if _template(d)["spec"].get("restartPolicy") == "OnFailure"]
+
+
+@pytest.mark.parametrize("path, doc", ON_FAILURE, ids=[_id(p) for p, _ in ON_FAILURE])
+def test_restart_in_place_keeps_the_proxy(path, doc):
+    """Under restartPolicy: OnFailure the proxy is quit only after success (or never)."""
+    for container in _wrapped(_template(doc)["spec"]):
+        assert _container_config(container).quit_on in ("success", "never")
+
+
+def test_onfailure_example_uses_quit_on_success():
+    """The OnFailure example exists to show --quit-on success."""
+    (doc,) = _documents(EXAMPLES / "job-onfailure.yaml")
+    pod = _template(doc)["spec"]
+    assert pod["restartPolicy"] == "OnFailure"
+    assert [_container_config(c).quit_on for c in _wrapped(pod)] == ["success"]
+
+
+def test_scuttle_example_is_configured_by_scuttle_variables_only():
+    """The migration example keeps scuttle's variables and adds no SIDECAR_KILLER_* override."""
+    path = EXAMPLES / "job-scuttle-migration.yaml"
+    if not path.exists():
+        pytest.skip("no scuttle example")
+    (doc,) = _documents(path)
+    (container,) = _wrapped(_template(doc)["spec"])
+    env = _env(container)
+    assert {"ENVOY_ADMIN_API", "ISTIO_QUIT_API"} <= set(env)
+    assert not [name for name in env if name.startswith(sk_config.ENV_PREFIX)]
+    assert container.get("command") is None, "the image's ENTRYPOINT must be enough"
