@@ -20,3 +20,39 @@ test: venv
 # Unit and process tests of the Python entrypoint only (no Docker, no build).
 unit: venv
 	$(PY) -m pytest tests --ignore=tests/docker
+
+# ---- The static binary and the FROM scratch image (issue 3) ----
+# `make build` builds inside Dockerfile.scratch's Debian bookworm build stage and
+# copies the binary out, rather than on the host: a fresh machine rarely has
+# exactly Debian's python3.11 + libpython3.11 + musl-tools + patchelf (staticx
+# refuses e.g. pyenv's libpython), and staticx bundles the build machine's glibc,
+# so a container stage gives the same binary on any host, by the same recipe
+# users copy. `make build-host` runs build/freeze.sh directly (Debian bookworm).
+IMAGE ?= sidecar-killer:scratch
+BUILD_IMAGE ?= sidecar-killer:build
+# Legacy builder (Debian's docker.io has no buildx). --network host: here the
+# registries are reachable from build containers only via the host network.
+DOCKER_BUILD ?= DOCKER_BUILDKIT=0 docker build --network host
+# CAs the build stage trusts on top of Debian's, e.g. a TLS-inspecting proxy's.
+EXTRA_CA ?= $(wildcard /usr/local/share/ca-certificates/*.crt)
+
+.PHONY: engine image build build-host
+
+# A reachable Docker engine and a local debian:bookworm-slim (no registry needed).
+engine:
+	build/setup/engine.sh
+	build/setup/base-image.sh
+
+image: engine
+	$(if $(strip $(EXTRA_CA)),cp $(EXTRA_CA) build/ca/)
+	$(DOCKER_BUILD) -f Dockerfile.scratch --target build -t $(BUILD_IMAGE) .
+	$(DOCKER_BUILD) -f Dockerfile.scratch -t $(IMAGE) .
+
+build: image
+	mkdir -p dist
+	id=$$(docker create $(IMAGE)) && docker cp $$id:/sidecar-killer dist/sidecar-killer; \
+	rc=$$?; docker rm $$id >/dev/null; exit $$rc
+	@ls -l dist/sidecar-killer
+
+build-host:
+	build/freeze.sh

@@ -2,9 +2,10 @@
 # Freeze the entrypoint into ONE static executable: dist/sidecar-killer.
 #   entrypoint/ --PyInstaller onefile--> dynamic ELF --staticx (patched)--> static ELF
 # Runs on a Debian bookworm host or in Dockerfile.scratch's build stage.
-# Needs (apt): python3 python3-venv libpython3.11 musl-tools binutils patchelf patch file
+# Needs (apt): python3 python3-venv libpython3.11 gcc libc6-dev musl-tools binutils patchelf patch file
 # Env knobs: OUT (default dist/sidecar-killer), WORK (default build/work),
 #            SIDECAR_KILLER_XZ=1 to xz-compress the staticx archive (smaller, ~150 ms slower start).
+# `freeze.sh tools` only prepares the build venv (a cacheable Docker layer).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,13 +23,13 @@ fail() { log "$*"; exit 1; }
 
 # --- prerequisites: fail early with the one apt line that fixes them --------
 missing=
-for tool in musl-gcc objcopy patchelf patch ldd file; do
+for tool in gcc musl-gcc objcopy patchelf patch ldd file; do
     command -v "$tool" >/dev/null || missing="$missing $tool"
 done
 [ -x "$PYTHON" ] || missing="$missing $PYTHON"
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing="$missing python3-venv"
 ls /usr/lib/*/libpython3.11.so.1.0 >/dev/null 2>&1 || missing="$missing libpython3.11"
-[ -z "$missing" ] || fail "missing:$missing. On Debian bookworm: apt-get install -y python3 python3-venv libpython3.11 musl-tools binutils patchelf patch file"
+[ -z "$missing" ] || fail "missing:$missing. On Debian bookworm: apt-get install -y python3 python3-venv libpython3.11 gcc libc6-dev musl-tools binutils patchelf patch file"
 
 mkdir -p "$WORK" "$(dirname "$OUT")"
 VENV=$WORK/venv
@@ -52,9 +53,14 @@ if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$stamp" ]; then
     # musl: a small static bootloader; the build tools come from this venv.
     (cd "$src" && BOOTLOADER_CC=musl-gcc PATH="$VENV/bin:$PATH" \
         "$VENV/bin/pip" wheel -q --no-deps --no-build-isolation -w "$WORK/wheels" .)
+    # Without glibc's NSS headers (libc6-dev) staticx silently builds no
+    # libnssfix and then refuses every glibc program: catch that here.
+    unzip_list=$("$VENV/bin/python" -m zipfile -l "$WORK"/wheels/staticx-*.whl)
+    grep -q 'assets/release/libnssfix.so' <<<"$unzip_list" || fail "staticx wheel has no libnssfix.so (need gcc + libc6-dev)"
     "$VENV/bin/pip" install -q --no-deps "$WORK"/wheels/staticx-*.whl
     echo "$stamp" > "$VENV/.stamp"
 fi
+[ "${1:-}" != tools ] || exit 0
 
 # --- PyInstaller onefile -----------------------------------------------------
 # The entrypoint needs only os/sys/signal/time/errno/json/ctypes/math/dataclasses
