@@ -5,7 +5,7 @@ import os
 import sys
 import time
 
-from entrypoint import __version__, config as configuration, exitcodes, quitting, readiness, signals
+from entrypoint import __version__, compat, config as configuration, exitcodes, quitting, readiness, signals
 from entrypoint.log import Logger
 from entrypoint.supervisor import Supervisor, app_environment, become_subreaper, frozen, spawn
 
@@ -26,6 +26,8 @@ def main(argv: list | None = None, environ: dict | None = None) -> int:
         return 0
 
     log = Logger(config.log_format, config.log_level)
+    for warning in compat.warnings(environ):
+        log.warning("unsupported", warning)
     try:
         if config.check_ready:
             return check_ready(config, log)
@@ -46,6 +48,8 @@ def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> i
     proxy_answered = True
     if config.disabled:
         log.info("disabled", "disabled: not waiting for or quitting the proxy")
+    elif config.no_wait:
+        log.info("not_waiting", "not waiting for the proxy (--no-wait)")
     else:
         outcome = wait(config, log)
         proxy_answered = outcome.answered

@@ -1,14 +1,15 @@
 """Options: each declared once (flag, environment variable, default, parser, help).
 
-Precedence, highest first: command-line flag, ``SIDECAR_KILLER_*`` variable, the ``--mesh``
-preset, the built-in default.
+Precedence, highest first: command-line flag, ``SIDECAR_KILLER_*`` variable, a scuttle or
+linkerd-await variable (compat.py), the ``--mesh`` preset, the built-in default.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
-from urllib.parse import urlsplit
+from typing import Callable
+
+from entrypoint import compat
+from entrypoint.values import Url, choice, parse_bool, parse_seconds, parse_url, parse_urls
 
 ENV_PREFIX = "SIDECAR_KILLER_"
 
@@ -22,68 +23,6 @@ MESH_PRESETS = {
 
 class UsageError(Exception):
     """A bad option, value or variable; the message is the whole one-line explanation."""
-
-
-class Url(NamedTuple):
-    """A plain-HTTP endpoint: the sidecars serve HTTP on loopback, so no TLS is carried."""
-    text: str
-    host: str
-    port: int
-    path: str
-
-    def __str__(self):
-        return self.text
-
-
-# -- value parsers: each gets the raw text, raises ValueError with the reason --------
-def parse_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("is not a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError("must be a number of seconds >= 0")
-    return value
-
-
-def parse_url(text: str) -> Url:
-    parts = urlsplit(text.strip())
-    if parts.scheme != "http":
-        raise ValueError("must be an http:// URL (the proxies' endpoints are plain HTTP)")
-    try:
-        port = parts.port or 80
-    except ValueError:
-        raise ValueError("has a bad port") from None
-    if not parts.hostname:
-        raise ValueError("has no host")
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return Url(text.strip(), parts.hostname, port, path)
-
-
-def parse_urls(text: str) -> tuple:
-    urls = tuple(parse_url(part) for part in text.split(",") if part.strip())
-    if not urls:
-        raise ValueError("names no URL")
-    return urls
-
-
-def parse_bool(text: str) -> bool:
-    word = text.strip().lower()
-    if word in ("1", "true", "yes", "on"):
-        return True
-    if word in ("", "0", "false", "no", "off"):
-        return False
-    raise ValueError("is not a boolean (use true or false)")
-
-
-def choice(*words: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in words:
-            raise ValueError("is not one of " + ", ".join(words))
-        return text
-    return parse
 
 
 # -- the option table ----------------------------------------------------------------
@@ -109,6 +48,7 @@ class Option:
 OPTIONS = (
     Option("ready_url", "readiness endpoint; ready when a GET answers 200",
            parse_url, None, "URL"),
+    Option("no_wait", "start the app at once, without waiting for the proxy; still quit it after"),
     Option("ready_timeout", "seconds to wait for readiness; 0 waits forever",
            parse_seconds, 60.0, "SECONDS"),
     Option("on_ready_timeout", "fail: do not start the app, quit the proxy, exit 69; run: start it anyway",
@@ -138,6 +78,7 @@ class Config:
     command: list = field(default_factory=list)
     action: str = "run"  # run | help | version
     ready_url: Url | None = None
+    no_wait: bool = False
     ready_timeout: float = 60.0
     on_ready_timeout: str = "fail"
     quit_urls: tuple = ()
@@ -202,6 +143,7 @@ def load(argv: list, environ: dict) -> Config:
     config = Config(command=command, action=action)
     if action != "run":
         return config
+    chosen = set()
     for option in OPTIONS:
         if option.name in given:
             value = given[option.name]
@@ -210,8 +152,16 @@ def load(argv: list, environ: dict) -> Config:
         else:
             continue
         setattr(config, option.name, value)
+        chosen.add(option.name)
 
     preset = MESH_PRESETS[config.mesh]
+    try:
+        implied = compat.settings(environ, preset["quit_urls"])
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    for name, value in implied.items():
+        if name not in chosen:
+            setattr(config, name, value)
     if config.ready_url is None:
         config.ready_url = parse_url(preset["ready_url"])
     if not config.quit_urls:

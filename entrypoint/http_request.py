@@ -4,7 +4,7 @@ from __future__ import annotations
 import http.client
 from typing import NamedTuple
 
-from entrypoint.config import Url
+from entrypoint.values import Url
 
 
 class Answer(NamedTuple):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from entrypoint.config import Url
+from entrypoint.values import Url
 from entrypoint.http_request import Answer, request
 
 FIRST_BACKOFF = 0.05

@@ -5,7 +5,7 @@ import time
 from typing import Callable, NamedTuple
 
 from entrypoint import signals
-from entrypoint.config import Url
+from entrypoint.values import Url
 from entrypoint.http_request import Answer, request
 
 # Refused costs the sidecar nothing (Envoy is not listening yet): poll often to start promptly.

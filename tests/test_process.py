@@ -496,3 +496,31 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# -- migration: scuttle and linkerd-await variables, end to end ----------------------------------------
+def test_scuttle_variables_drive_a_real_run(sidecar):
+    fake = sidecar(mesh="linkerd")  # serves GET /ready, as Envoy's admin port does
+    base = fake.ready_url.rsplit("/", 1)[0]
+    quitter = sidecar()
+    env = {"ENVOY_ADMIN_API": base, "ISTIO_QUIT_API": quitter.quit_url.rsplit("/", 1)[0],
+           "NEVER_KILL_ISTIO_ON_FAILURE": "true", "ISTIO_FALLBACK_PKILL": "true"}
+    ok = run(["--", "true"], extra_env=env)
+    assert ok.returncode == 0
+    assert fake.requests_for("ready", 200) and len(quitter.quits) == 1
+    assert "ISTIO_FALLBACK_PKILL=true is not supported" in ok.stderr
+    failed = run(["--", SH, "-c", "exit 2"], extra_env=env)
+    assert failed.returncode == 2 and len(quitter.quits) == 1  # kept on failure
+
+
+def test_no_wait_starts_at_once_and_still_quits(sidecar):
+    fake = sidecar(ready_after=3600)
+    w = run(urls(fake, "--no-wait", "--", "true"))
+    assert w.returncode == 0
+    assert fake.requests_for("ready") == [] and len(fake.quits) == 1
+
+
+def test_linkerd_await_disabled(sidecar):
+    fake = sidecar(ready_after=3600)
+    w = run(urls(fake, "--", SH, "-c", "exit 4"), extra_env={"LINKERD_AWAIT_DISABLED": "1"})
+    assert w.returncode == 4 and fake.requests == []

@@ -1,0 +1,110 @@
+"""scuttle's and linkerd-await's environment variables, read with their meaning (docs/migration.md).
+
+They rank below our own flags and SIDECAR_KILLER_* variables, above the --mesh preset.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from entrypoint.values import parse_url, parse_urls
+
+_GO_DURATION = re.compile(r"[+-]?(?:0|(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)")
+_GO_UNIT = re.compile(r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GO_MAX_SECONDS = 2562047 * 3600  # time.Duration is an int64 of nanoseconds
+
+
+class CompatError(ValueError):
+    """Names the variable and the value; becomes a usage error (exit 64)."""
+
+
+def parse_go_duration(text: str) -> float:
+    """Go's time.ParseDuration, in seconds: "10s", "1m30s", "500ms", "0"."""
+    if not _GO_DURATION.fullmatch(text):
+        raise ValueError("is not a Go duration (like 10s, 1m30s, 500ms)")
+    sign = -1.0 if text.startswith("-") else 1.0
+    seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _GO_UNIT.findall(text.lstrip("+-")))
+    if seconds > _GO_MAX_SECONDS:
+        raise ValueError("is too long for a Go duration")
+    return sign * seconds
+
+
+def _scuttle_bool(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise ValueError("is not a boolean (scuttle takes exactly true or false)")
+    return text == "true"
+
+
+def _base(text: str):
+    return text[:-1] if text.endswith("/") else text
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def settings(environ: dict, preset_quit_url: str) -> dict:
+    """Our option values implied by scuttle/linkerd-await variables: {option name: value}."""
+    def get(name, parse):
+        text = environ.get(name, "")
+        if text == "":
+            return None
+        try:
+            return parse(text)
+        except ValueError as reason:
+            raise CompatError(f"{name}: {text!r} {reason}") from None
+
+    found: dict = {}
+    admin = get("ENVOY_ADMIN_API", lambda t: parse_url(_base(t) + "/ready"))
+    generic = list(get("GENERIC_QUIT_ENDPOINTS", parse_urls) or ())
+    generic_only = get("GENERIC_QUIT_ONLY", _scuttle_bool)
+    quit_without = get("QUIT_WITHOUT_ENVOY_TIMEOUT", parse_go_duration)
+    wait_for = get("WAIT_FOR_ENVOY_TIMEOUT", parse_go_duration)
+
+    if admin is not None:
+        found["ready_url"] = admin
+    if get("START_WITHOUT_ENVOY", _scuttle_bool) or (generic_only and admin is None):
+        found["no_wait"] = True
+    elif quit_without is not None and quit_without > 0:
+        found["ready_timeout"], found["on_ready_timeout"] = quit_without, "fail"
+    elif wait_for is not None:
+        found["ready_timeout"], found["on_ready_timeout"] = max(wait_for, 0.0), "run"
+
+    istio = get("ISTIO_QUIT_API", lambda t: parse_url(_base(t) + "/quitquitquit"))
+    if generic_only:
+        found["quit_urls"] = tuple(generic)
+        found["quit_on"] = "always" if generic else "never"
+    else:
+        if generic or istio is not None:
+            found["quit_urls"] = tuple(generic) + ((istio or parse_url(preset_quit_url)),)
+        if get("NEVER_KILL_ISTIO", _scuttle_bool) or (admin is not None and not _is_loopback(admin.host)):
+            found["quit_on"] = "never"
+        elif get("NEVER_KILL_ISTIO_ON_FAILURE", _scuttle_bool):
+            found["quit_on"] = "success"
+
+    quit_timeout = get("QUIT_REQUEST_TIMEOUT", parse_go_duration)
+    if quit_timeout is not None:
+        if quit_timeout < 0:
+            raise CompatError(f"QUIT_REQUEST_TIMEOUT: {environ['QUIT_REQUEST_TIMEOUT']!r} must not be negative")
+        found["quit_timeout"] = quit_timeout
+    logging = get("SCUTTLE_LOGGING", _scuttle_bool)
+    if logging is not None:
+        found["log_level"] = "info" if logging else "quiet"
+    # linkerd-await: any non-empty value disables it, even "false".
+    if environ.get("LINKERD_AWAIT_DISABLED") or environ.get("LINKERD_DISABLED"):
+        found["disabled"] = True
+    return found
+
+
+def warnings(environ: dict) -> list:
+    """What we read but do not do, said once at start."""
+    if environ.get("ISTIO_FALLBACK_PKILL") == "true":
+        return ["ISTIO_FALLBACK_PKILL=true is not supported (there is no pkill in a scratch image): "
+                "a failed quit is logged and the exit code kept"]
+    return []

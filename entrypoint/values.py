@@ -1,0 +1,67 @@
+"""Parsers for option values: each takes the raw text and raises ValueError with the reason."""
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+from urllib.parse import urlsplit
+
+
+class Url(NamedTuple):
+    """A plain-HTTP endpoint: the sidecars serve HTTP on loopback, so no TLS is carried."""
+    text: str
+    host: str
+    port: int
+    path: str
+
+    def __str__(self):
+        return self.text
+
+
+def parse_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("must be a number of seconds >= 0")
+    return value
+
+
+def parse_url(text: str) -> Url:
+    parts = urlsplit(text.strip())
+    if parts.scheme != "http":
+        raise ValueError("must be an http:// URL (the proxies' endpoints are plain HTTP)")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise ValueError("has a bad port") from None
+    if not parts.hostname:
+        raise ValueError("has no host")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Url(text.strip(), parts.hostname, port, path)
+
+
+def parse_urls(text: str) -> tuple:
+    urls = tuple(parse_url(part) for part in text.split(",") if part.strip())
+    if not urls:
+        raise ValueError("names no URL")
+    return urls
+
+
+def parse_bool(text: str) -> bool:
+    word = text.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError("is not a boolean (use true or false)")
+
+
+def choice(*words: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in words:
+            raise ValueError("is not one of " + ", ".join(words))
+        return text
+    return parse
