@@ -59,11 +59,14 @@ def test_polling_is_prompt_and_never_floods_the_sidecar_log(sidecar, wrappers):
     assert w.wait() == 0
     not_ready = fake.requests_for("ready", 503)
     first, last = not_ready[0].at, not_ready[-1].at
-    assert len(not_ready) <= (last - first) * 10 + 1
+    # Timestamps are taken by the server's threads, so allow a few ms of jitter per request;
+    # the exact schedule is checked with a fake clock in test_units.
+    assert len(not_ready) <= (last - first + 0.05) * 10 + 1
     gaps = [b.at - a.at for a, b in zip(not_ready, not_ready[1:])]
-    assert min(gaps) >= 0.095
+    assert min(gaps) >= 0.05, "probes after a non-200 answer must not come every 20 ms"
     ready_at = fake.requests_for("ready", 200)[0].at
-    assert ready_at - (fake._started + 1.5) < 0.15  # the 200 came within one polling interval
+    # Within about one 100 ms polling interval (headroom for a loaded machine; medians: make bench).
+    assert ready_at - (fake._started + 1.5) < 0.35
 
 
 @pytest.mark.parametrize("mode, expected", [("fail", 69), ("run", 5)])

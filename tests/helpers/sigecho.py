@@ -11,6 +11,11 @@ import sys
 import time
 
 
+def say(line: str) -> None:
+    """One write() per line: lines of several apps sharing a pipe never interleave."""
+    os.write(1, (line + "\n").encode())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--exit-on", default="SIGTERM")
@@ -19,7 +24,7 @@ def main() -> int:
     exit_on = getattr(signal, args.exit_on)
     catchable = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
     signal.pthread_sigmask(signal.SIG_BLOCK, catchable)  # read them synchronously, like sigwait
-    print(f"ready {os.getpid()}", flush=True)
+    say(f"ready {os.getpid()}")
     deadline = time.monotonic() + args.lifetime
     while True:
         info = signal.sigtimedwait(catchable, max(deadline - time.monotonic(), 0))
@@ -30,7 +35,7 @@ def main() -> int:
             name = signal.Signals(info.si_signo).name
         except ValueError:
             name = f"SIG{info.si_signo}"
-        print(f"{name} {now:.6f} {info.si_signo}", flush=True)
+        say(f"{name} {now:.6f} {info.si_signo}")
         if info.si_signo == exit_on:
             return 0
 
