@@ -14,7 +14,8 @@ enabled", as proxies since v2.236 do unless the endpoint is enabled.
 
 Usable in-process (``FakeSidecar``) or as a program (the fake istio-proxy container):
 ``python3 fake_sidecar.py --ready-port 15021 --quit-port 15020 --ready-after 0.5``
-prints one JSON line per request on stdout and exits 0 after a successful quit.
+prints one JSON line per request on stdout (``t`` since start, ``mono`` the absolute
+monotonic clock) and exits 0 after a successful quit.
 """
 from __future__ import annotations
 
@@ -224,8 +225,10 @@ def main(argv=None) -> int:
             new = sidecar.requests[printed:]
             printed = len(sidecar.requests)
         for r in new:
-            print(json.dumps({"t": round(r.at - started, 4), "port": r.port, "method": r.method,
-                              "path": r.path, "status": r.status}), flush=True)
+            # mono: the absolute CLOCK_MONOTONIC, shared by every container on the host, so
+            # tests can order these answers against what an app container printed.
+            print(json.dumps({"t": round(r.at - started, 4), "mono": round(r.at, 6), "port": r.port,
+                              "method": r.method, "path": r.path, "status": r.status}), flush=True)
 
     sidecar.start()
     print(json.dumps({"t": 0.0, "event": "started"}), flush=True)
