@@ -29,7 +29,8 @@ class BuildFailed(AssertionError):
 def _raise_build_error(tag: str, error: docker.errors.BuildError):
     lines = [chunk.get("stream", chunk.get("error", "")).rstrip() for chunk in error.build_log]
     tail = "\n".join(line for line in lines if line)[-3000:]
-    raise BuildFailed(f"building {tag} failed: {error.msg}\n{tail}") from None
+    raise BuildFailed(f"building {tag} failed: {error.msg}\n{tail}\n(behind a TLS-inspecting proxy? "
+                      "put its CA in build/ca/, as `make image` does)") from None
 
 
 def build_repo_image(client: docker.DockerClient, tag: str, dockerfile: str, **kwargs):
@@ -120,7 +121,8 @@ class Pod:
                  command=None, sidecar_args=("--ready-after", "0"), **app_kwargs):
         # --exit-after: a sidecar that never gets its quit still ends (the test removes it anyway).
         self.sidecar = containers.run(sidecar_image, [*sidecar_args, "--exit-after", "120"])
-        wait_until(lambda: status_of(self.sidecar) == "running", 10, 0.02, "the sidecar running")
+        if status_of(self.sidecar) != "running":
+            raise AssertionError(f"the fake sidecar ended at once: {stderr_of(self.sidecar)!r}")
         self.app = containers.run(app_image, command,
                                   network_mode=f"container:{self.sidecar.id}", **app_kwargs)
 
