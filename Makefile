@@ -56,3 +56,31 @@ build: image
 
 build-host:
 	build/freeze.sh
+
+# ---- Benchmark against the alternatives (issue 5) ----
+# `make bench`: ours (dist/sidecar-killer, built first if missing), the seed's busybox
+# trick (Debian's busybox-static) and a static C floor, around one static test app, in a
+# private network namespace (root). Prints the table, writes docs/bench.png.
+# BENCH_ARGS, e.g. "--rounds 21 --quiet-load 0.5" (see bench/run.py --help).
+BENCH_VENV := bench/.venv
+BENCH_ARGS ?=
+BENCH_CC := musl-gcc -static -Os -s -Wall -Wextra
+
+.PHONY: bench bench-tools
+
+bench: bench-tools bench/build/app bench/build/floor
+	[ -x dist/sidecar-killer ] || $(MAKE) build
+	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+bench-tools: $(BENCH_VENV)/.installed
+	@dpkg -s busybox-static >/dev/null 2>&1 && command -v musl-gcc >/dev/null && command -v unshare >/dev/null \
+		&& command -v ip >/dev/null || apt-get install -y busybox-static musl-tools util-linux iproute2
+
+$(BENCH_VENV)/.installed: bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q -r bench/requirements.txt
+	touch $@
+
+bench/build/%: bench/%.c
+	@mkdir -p bench/build
+	$(BENCH_CC) -o $@ $<
