@@ -6,7 +6,8 @@ the next session fast):
   sidecar-killer:test-build    its build stage (musl-gcc), to compile the test app
   sidecar-killer:test-sidecar  tests/docker/sidecar: the fake istio-proxy
   sidecar-killer:test-apps     sidecar-killer:test plus /testapp (tests/docker/apps)
-Containers are labelled too and removed after each test, also when it fails.
+Containers are labelled too and removed after each test, also when it fails; at the end of the
+session earlier (now untagged) builds of these images are pruned, only those with our label.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import requests
 
 import docker
 import docker.errors
-from tests.helpers.pod import Containers, Pod, build_repo_image, build_small_image, image_exists
+from tests.helpers.pod import LABEL, Containers, Pod, build_repo_image, build_small_image, image_exists
 from tests.helpers.process import REPO
 
 BASE_IMAGE = "debian:bookworm-slim"
@@ -41,6 +42,11 @@ def docker_client():
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
     yield client
+    # Earlier builds of our tags (sources changed since) are left untagged: drop those, only ours.
+    try:
+        client.images.prune(filters={"dangling": True, "label": f"{LABEL}=1"})
+    except docker.errors.APIError:
+        pass  # e.g. another prune running; nothing to lose
     client.close()
 
 
