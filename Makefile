@@ -57,6 +57,20 @@ build: image
 build-host:
 	build/freeze.sh
 
+# ---- The demo: a local "pod" (issue 4) ----
+# The fake istio-proxy of the Docker tests (same image), then examples/demo.py runs the
+# pod and prints its timeline.
+FAKE_PROXY_IMAGE := sidecar-killer:test-sidecar
+
+.PHONY: demo fake-proxy
+
+fake-proxy: engine
+	tar -c tests/docker/sidecar/Dockerfile tests/helpers/fake_sidecar.py \
+	  | $(DOCKER_BUILD) -q -f tests/docker/sidecar/Dockerfile -t $(FAKE_PROXY_IMAGE) - >/dev/null
+
+demo: image fake-proxy
+	$(PYTHON) examples/demo.py
+
 # ---- Benchmark against the alternatives (issue 5) ----
 # `make bench`: ours (dist/sidecar-killer, built first if missing), the seed's busybox
 # trick (Debian's busybox-static) and a static C floor, around one static test app, in a

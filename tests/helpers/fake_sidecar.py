@@ -109,7 +109,7 @@ class FakeSidecar:
                 sidecar._handle(self, role, "HEAD")
 
         server = _Server((self.host, port), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         return server
 
     def close(self):
@@ -227,11 +227,14 @@ def main(argv=None) -> int:
         for r in new:
             # mono: the absolute CLOCK_MONOTONIC, shared by every container on the host, so
             # tests can order these answers against what an app container printed.
-            print(json.dumps({"t": round(r.at - started, 4), "mono": round(r.at, 6), "port": r.port,
+            # wall: the same moment on the host's clock (the demo's timeline merges containers).
+            wall = time.time() - (time.monotonic() - r.at)
+            print(json.dumps({"t": round(r.at - started, 4), "mono": round(r.at, 6), "wall": round(wall, 6),
+                              "port": r.port,
                               "method": r.method, "path": r.path, "status": r.status}), flush=True)
 
     sidecar.start()
-    print(json.dumps({"t": 0.0, "event": "started"}), flush=True)
+    print(json.dumps({"t": 0.0, "event": "started", "wall": round(time.time(), 6)}), flush=True)
     deadline = started + args.exit_after if args.exit_after > 0 else None
     while not sidecar.quit_done.wait(0.05):
         report()
@@ -240,7 +243,8 @@ def main(argv=None) -> int:
     time.sleep(0.05)  # let the quit answer reach the caller before the ports close
     report()
     sidecar.close()
-    print(json.dumps({"t": round(time.monotonic() - started, 4), "event": "exited"}), flush=True)
+    print(json.dumps({"t": round(time.monotonic() - started, 4), "event": "exited",
+                      "wall": round(time.time(), 6)}), flush=True)
     return 0
 
 
