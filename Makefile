@@ -13,9 +13,12 @@ $(VENV)/.installed: tests/requirements.txt pyproject.toml
 	$(PY) -m pip install -q -e .
 	touch $@
 
-# The whole suite.
-test: venv
+# The whole suite: unit and process tests of `python -m entrypoint`, Docker pods of the
+# scratch image, manifests; then the same process tests against the frozen binary.
+# Installs what it needs: the venv, a Docker engine, the base image, the binary.
+test: venv build
 	$(PY) -m pytest
+	SIDECAR_KILLER_BIN=$(CURDIR)/dist/sidecar-killer $(PY) -m pytest tests/test_process.py
 
 # Unit and process tests of the Python entrypoint only (no Docker, no build).
 unit: venv

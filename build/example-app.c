@@ -12,15 +12,18 @@
 int main(int argc, char **argv)
 {
     const char *code = getenv("APP_EXIT");
-    printf("app: hello, pid %d\n", (int)getpid());
-    fflush(stdout);
-    if (argc > 1 && strcmp(argv[1], "wait") == 0) {
-        sigset_t set;
-        int sig;
+    int wait_mode = argc > 1 && strcmp(argv[1], "wait") == 0;
+    sigset_t set;
+    int sig;
+    if (wait_mode) {  /* block before saying hello: a signal sent after it is never lost */
         sigfillset(&set);
         /* musl's sigfillset() leaves out 32-34; 34 is glibc's SIGRTMIN (64-bit) */
         ((unsigned long *)&set)[0] |= 7UL << 31;
         sigprocmask(SIG_BLOCK, &set, NULL);
+    }
+    printf("app: hello, pid %d\n", (int)getpid());
+    fflush(stdout);
+    if (wait_mode) {
         do {
             sigwait(&set, &sig);
             printf("app: got signal %d\n", sig);
