@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -230,22 +231,31 @@ class Bench:
         return proc, started
 
     def finish(self, proc, timeout: float = 20.0) -> int:
-        try:
-            return proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+        """Wait for the wrapper's exit, blocking: Popen.wait(timeout) polls with sleeps of up
+        to 50 ms, which would add to the timings. A watchdog kills a hung wrapper instead."""
+        def kill():
             for pid in tree(proc.pid, children()):
                 os.kill(pid, signal.SIGKILL)
-            proc.wait()
-            return -999
+        watchdog = threading.Timer(timeout, kill)
+        watchdog.start()
+        try:
+            return proc.wait()
+        finally:
+            watchdog.cancel()
 
     def quits(self, sidecar) -> int:
         return len(sidecar.quits)
 
     # -- scenarios --------------------------------------------------------------------
     def job(self, wrapper: Wrapper) -> dict:
+        seen = len(self.ready_sidecar.requests)
         proc, started = self.start(wrapper, ["0"], "job")
-        code = proc.wait(20)
-        return {"job_ms": (time.monotonic() - started) * 1000, "job_exit": code}
+        code = self.finish(proc)
+        took = (time.monotonic() - started) * 1000
+        # Where the time goes: first request to the proxy, last request (the quit), exit.
+        requests = [(r.at - started) * 1000 for r in self.ready_sidecar.requests[seen:]]
+        return {"job_ms": took, "job_exit": code, "job_first_request_ms": min(requests, default=None),
+                "job_last_request_ms": max(requests, default=None), "job_requests": len(requests)}
 
     def latency(self, wrapper: Wrapper) -> dict:
         ready_at, started, sidecar, code, app = self.wait_run(wrapper, READY_AFTER, START_SPREAD, "latency")
