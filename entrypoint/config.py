@@ -5,8 +5,7 @@ linkerd-await variable (compat.py), the ``--mesh`` preset, the built-in default.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from collections import namedtuple
 
 from entrypoint import compat
 from entrypoint.values import Url, choice, parse_bool, parse_seconds, parse_url, parse_urls
@@ -26,15 +25,15 @@ class UsageError(Exception):
 
 
 # -- the option table ----------------------------------------------------------------
-@dataclass(frozen=True)
-class Option:
-    name: str                 # attribute of Config; the flag is --name-with-dashes
-    help: str
-    parse: Callable | None = None  # None: a switch that takes no value
-    default: object = None
-    metavar: str = ""
-    repeat: bool = False      # flag may repeat (values accumulate); env is comma-separated
-    flag_name: str = ""       # when the flag differs from the attribute name
+# Plain classes, not dataclasses: importing dataclasses costs the frozen binary ~20 ms
+# (inspect, and the PyInstaller hook that comes with it). See docs/performance.md.
+class Option(namedtuple("Option", "name help parse default metavar repeat flag_name",
+                        defaults=(None, None, "", False, ""))):
+    """name: attribute of Config; the flag is --name-with-dashes.
+    parse: None for a switch that takes no value. repeat: the flag may repeat (values
+    accumulate); the environment variable is comma-separated. flag_name: when the flag
+    differs from the attribute name."""
+    __slots__ = ()
 
     @property
     def flag(self) -> str:
@@ -73,24 +72,32 @@ OPTIONS = (
 BY_FLAG = {option.flag: option for option in OPTIONS}
 
 
-@dataclass
 class Config:
-    command: list = field(default_factory=list)
-    action: str = "run"  # run | help | version
-    ready_url: Url | None = None
-    no_wait: bool = False
-    ready_timeout: float = 60.0
-    on_ready_timeout: str = "fail"
-    quit_urls: tuple = ()
-    quit_timeout: float = 10.0
-    quit_on: str = "always"
-    mesh: str = "istio"
-    signal_group: bool = False
-    log_format: str = "text"
-    log_level: str = "info"
-    disabled: bool = False
-    check_ready: bool = False
-    quit_only: bool = False
+    """Every option's value, the command and what to do (run | help | version)."""
+
+    def __init__(self, command: list | None = None, action: str = "run"):
+        self.command = [] if command is None else command
+        self.action = action
+        self.ready_url: Url | None = None
+        self.no_wait = False
+        self.ready_timeout = 60.0
+        self.on_ready_timeout = "fail"
+        self.quit_urls: tuple = ()
+        self.quit_timeout = 10.0
+        self.quit_on = "always"
+        self.mesh = "istio"
+        self.signal_group = False
+        self.log_format = "text"
+        self.log_level = "info"
+        self.disabled = False
+        self.check_ready = False
+        self.quit_only = False
+
+    def __repr__(self) -> str:
+        return "Config(" + ", ".join(f"{name}={value!r}" for name, value in vars(self).items()) + ")"
+
+    def __eq__(self, other) -> bool:
+        return type(other) is Config and vars(self) == vars(other)
 
 
 def _convert(option: Option, text: str, source: str):

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, NamedTuple
+from collections import namedtuple
+from collections.abc import Callable
 
 from entrypoint import signals
 from entrypoint.values import Url
@@ -15,12 +16,11 @@ ANSWERED_INTERVAL = 0.1
 PROBE_TIMEOUT = 1.0
 
 
-class Outcome(NamedTuple):
-    ready: bool
-    waited: float
-    answered: bool        # did anything ever answer (False: no sidecar listening at all)
-    last: Answer | None
-    signal: int | None = None  # a STOP_WAITING signal that ended the wait
+class Outcome(namedtuple("Outcome", "ready waited answered last signal", defaults=(None,))):
+    """ready: bool; waited: seconds; answered: did anything ever answer (False: no sidecar
+    listening at all); last: the last Answer or None; signal: a STOP_WAITING signal that
+    ended the wait."""
+    __slots__ = ()
 
 
 def probe(url: Url, timeout: float = PROBE_TIMEOUT) -> Answer:

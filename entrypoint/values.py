@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections import namedtuple
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 
-class Url(NamedTuple):
+class Url(namedtuple("Url", "text host port path")):
     """A plain-HTTP endpoint: the sidecars serve HTTP on loopback, so no TLS is carried."""
-    text: str
-    host: str
-    port: int
-    path: str
+    __slots__ = ()
 
     def __str__(self):
         return self.text
