@@ -4,11 +4,9 @@ They rank below our own flags and SIDECAR_KILLER_* variables, above the --mesh p
 """
 from __future__ import annotations
 
-import re
-
 from entrypoint.values import parse_url, parse_urls
 
-# Compiled on first use (re caches them): most starts read no Go duration at all.
+# Imported and compiled on first use (re caches them): most starts read no Go duration.
 _GO_DURATION = r"[+-]?(?:0|(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)"
 _GO_UNIT = r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)"
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -21,6 +19,7 @@ class CompatError(ValueError):
 
 def parse_go_duration(text: str) -> float:
     """Go's time.ParseDuration, in seconds: "10s", "1m30s", "500ms", "0"."""
+    import re
     if not re.fullmatch(_GO_DURATION, text):
         raise ValueError("is not a Go duration (like 10s, 1m30s, 500ms)")
     sign = -1.0 if text.startswith("-") else 1.0
