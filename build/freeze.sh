@@ -4,7 +4,9 @@
 # Runs on a Debian bookworm host or in Dockerfile.scratch's build stage.
 # Needs (apt): python3 python3-venv libpython3.11 gcc libc6-dev musl-tools binutils patchelf patch file
 # Env knobs: OUT (default dist/sidecar-killer), WORK (default build/work),
-#            SIDECAR_KILLER_XZ=1 to xz-compress the staticx archive (smaller, ~150 ms slower start).
+#            SIDECAR_KILLER_XZ=1 to xz-compress the staticx archive (smaller, ~150 ms slower start),
+#            PYINSTALLER_ZLIB_COMPRESSION_LEVEL=0..9 for PyInstaller's archive (default 9;
+#            0 stores libpython: faster, ~5 MB bigger). The size/time front: docs/performance.md.
 # `freeze.sh tools` only prepares the build venv (a cacheable Docker layer).
 set -euo pipefail
 
@@ -63,22 +65,40 @@ fi
 [ "${1:-}" != tools ] || exit 0
 
 # --- PyInstaller onefile -----------------------------------------------------
-# The entrypoint needs only os/sys/signal/time/errno/json/ctypes/math/dataclasses
-# and http.client + urllib.parse. Excluding the rest keeps libcrypto (ssl,
-# hashlib), liblzma, libbz2, libmpdec and the CJK codecs out of the binary.
+# The entrypoint needs only os/sys/signal/time/errno/socket/ctypes/math/collections
+# (+ urllib.parse, re, ipaddress, json when options ask for them). Excluding the rest
+# keeps libcrypto (ssl, hashlib), liblzma, libbz2, libmpdec and the CJK codecs out of
+# the binary, and modules that PyInstaller's static import graph reaches but nothing
+# imports at run time out of the archive. `inspect` matters most: bundled, it brings
+# the pyi_rth_inspect run-time hook, which imports inspect + zipfile at every start
+# (~20 ms). Measured lever by lever in docs/performance.md.
 excludes=(
     ssl _ssl hashlib _hashlib lzma _lzma bz2 _bz2 decimal _decimal _pydecimal
     _codecs_cn _codecs_hk _codecs_iso2022 _codecs_jp _codecs_kr _codecs_tw _multibytecodec
     unittest pydoc pydoc_data doctest pdb tkinter _tkinter sqlite3 _sqlite3
     multiprocessing concurrent asyncio xmlrpc xml pyexpat readline curses _curses
     lib2to3 distutils setuptools pkg_resources ensurepip venv idlelib test
+    inspect dis ast dataclasses typing email http importlib.metadata importlib.resources
+    zipfile tarfile gzip argparse gettext getopt datetime _strptime calendar subprocess
+    pickle shutil pathlib threading _threading_local statistics fractions random bisect
+    tempfile pprint tracemalloc csv quopri base64 py_compile
 )
+# Every codec but UTF-8, ASCII, Latin-1 (fast paths) and IDNA (non-ASCII host names):
+# the interpreter runs in UTF-8 mode (-X utf8 below), so no locale can ask for another.
+# Saves ~0.6 MB written to /tmp at every start (base_library.zip).
+for codec in "$("$PYTHON" -c 'import encodings, os; print(os.path.dirname(encodings.__file__))')"/*.py; do
+    codec=$(basename "$codec" .py)
+    case $codec in __init__|aliases|utf_8|ascii|latin_1|idna) ;; *) excludes+=("encodings.$codec") ;; esac
+done
 args=()
 for module in "${excludes[@]}"; do args+=(--exclude-module "$module"); done
 
+# -X utf8: UTF-8 stdio/filesystem encoding whatever the locale (a scratch image has
+# none: it was UTF-8 there already). --optimize 2: no docstrings/asserts in the archive.
 log "PyInstaller onefile"
 "$VENV/bin/pyinstaller" --onefile --noconfirm --clean --log-level WARN \
     --name sidecar-killer --paths "$REPO" --strip --noupx "${args[@]}" \
+    --python-option "X utf8" --optimize 2 \
     --distpath "$WORK/pyi-dist" --workpath "$WORK/pyi-build" --specpath "$WORK" \
     "$BUILD/launcher.py"
 
