@@ -81,7 +81,7 @@ excludes=(
     inspect dis ast dataclasses typing email http importlib.metadata importlib.resources
     zipfile tarfile gzip argparse gettext getopt datetime _strptime calendar subprocess
     pickle shutil pathlib threading _threading_local statistics fractions random bisect
-    tempfile pprint tracemalloc csv quopri base64 py_compile
+    tempfile pprint tracemalloc csv quopri base64 py_compile resource
 )
 # Every codec but UTF-8, ASCII, Latin-1 (fast paths) and IDNA (non-ASCII host names):
 # the interpreter runs in UTF-8 mode (-X utf8 below), so no locale can ask for another.
