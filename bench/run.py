@@ -89,6 +89,13 @@ def wrappers(args) -> list:
         Wrapper("busybox-wait", "busybox + wait loop", busybox, [("busybox", busybox)], seed(True)),
         Wrapper("floor", "floor (C)", floor, [("floor", floor)], lambda app: [str(floor), *app]),
     ]
+    for variant in args.variant:  # other builds of ours, e.g. the steps of docs/performance.md
+        name, _, path = variant.partition("=")
+        binary = Path(path).resolve()
+        every.append(Wrapper(name, name, binary, [("sidecar-killer", binary), ("tmp/", None)],
+                             lambda app, binary=binary: [str(binary), "--", *app]))
+        if name not in args.wrappers:
+            args.wrappers.append(name)
     chosen = [w for w in every if w.name in args.wrappers]
     for wrapper in chosen:
         if not os.access(wrapper.binary, os.X_OK):
@@ -490,15 +497,15 @@ def wait_for_quiet(limit: float, patience: float):
         time.sleep(15)
 
 
-def enter_namespace(argv: list):
-    """Re-run this script in a private network namespace with loopback up."""
+def enter_namespace(argv: list, script: str = __file__):
+    """Re-run ``script`` in a private network namespace with loopback up."""
     if os.environ.get("SK_BENCH_NETNS") == "1":
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
         return
     if os.geteuid() != 0:
         sys.exit("bench: needs root (unshare -n for the fixed ports 15020/15021)")
     os.environ["SK_BENCH_NETNS"] = "1"
-    os.execvp("unshare", ["unshare", "-n", "--", sys.executable, str(Path(__file__).resolve()), *argv])
+    os.execvp("unshare", ["unshare", "-n", "--", sys.executable, str(Path(script).resolve()), *argv])
 
 
 def main(argv=None) -> int:
@@ -508,6 +515,8 @@ def main(argv=None) -> int:
     parser.add_argument("--ours", default=str(REPO / "dist" / "sidecar-killer"))
     parser.add_argument("--wrappers", default="ours,busybox,busybox-wait,floor",
                         type=lambda text: text.split(","))
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
+                        help="also run this build of ours (repeatable; bench/levers.sh uses it)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), type=lambda text: text.split(","))
     parser.add_argument("--quiet-load", type=float, default=0.0,
                         help="first wait (up to --quiet-wait s) until the 1-min load is below this")
