@@ -438,6 +438,9 @@ def check_targets(ours: dict) -> list:
     return lines
 
 
+SHORT = {"busybox": "busybox\n(seed)", "busybox-wait": "busybox\n+ wait loop", "floor": "floor\n(C)"}
+
+
 def chart(results: dict, path: Path):
     import matplotlib
     matplotlib.use("Agg")
@@ -468,13 +471,16 @@ def chart(results: dict, path: Path):
             highs.append(max(hi - m, 0))
         x = range(len(names))
         ax.bar(x, medians, yerr=[lows, highs], capsize=4, color=[colors.get(n, "grey") for n in names])
-        ax.set_xticks(list(x), [results[n]["label"].split(" (")[0] for n in names], fontsize=8)
+        ax.set_xticks(list(x), [SHORT.get(n, n) for n in names], fontsize=8)
         ax.set_title(title, fontsize=10)
         if target in TARGETS:
             ax.axhline(TARGETS[target][1] / scale, color="red", linestyle="--", linewidth=1)
         for i, m in enumerate(medians):
-            ax.annotate(f"{m:.0f}" if abs(m) >= 10 else f"{m:.1f}", (i, m), ha="center", va="bottom",
-                        fontsize=8, xytext=(0, 2), textcoords="offset points")
+            top = m + highs[i] if m >= 0 else m - lows[i]
+            ax.annotate(f"{m:.0f}" if abs(m) >= 100 else f"{m:.1f}", (i, top), ha="center",
+                        va="bottom" if m >= 0 else "top", fontsize=8, xytext=(0, 2 if m >= 0 else -2),
+                        textcoords="offset points")
+        ax.margins(y=0.12)
         ax.axhline(0, color="black", linewidth=0.5)
     axes.flat[-1].axis("off")
     axes.flat[-1].text(0, 0.5, "bars: median; whiskers: min-max\nred dashed: target for ours\n"
@@ -523,7 +529,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quiet-wait", type=float, default=600)
     parser.add_argument("--chart", default=str(REPO / "docs" / "bench.png"), help="'' for none")
     parser.add_argument("--out", default=str(BENCH / "out"))
+    parser.add_argument("--replot", metavar="RESULTS_JSON", help="only redraw the chart from a results.json")
     args = parser.parse_args(argv)
+    if args.replot:
+        chart(json.loads(Path(args.replot).read_text())["results"], Path(args.chart))
+        return 0
     enter_namespace(argv)
     become_subreaper()
 
