@@ -139,8 +139,9 @@ def run() -> None:
     # hold nothing that needs it once our output is flushed. If a flush fails (closed
     # stdout), sys.exit reports it and sets the code as it always did.
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None when started with the descriptor closed
+                stream.flush()
     except (OSError, ValueError):
         sys.exit(code)
     os._exit(code)

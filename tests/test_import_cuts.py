@@ -35,3 +35,21 @@ def test_the_default_start_imports_none_of_the_cut_modules():
     loaded = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True,
                             check=True, cwd=Path(__file__).resolve().parent.parent).stdout
     assert loaded.split() == []
+
+
+def _entrypoint(args, **kwargs):
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+           "SIDECAR_KILLER_DISABLED": "true"}
+    return subprocess.run([sys.executable, "-m", "entrypoint", *args], env=env, capture_output=True, **kwargs)
+
+
+def test_output_is_flushed_before_the_fast_exit():
+    """run() ends with os._exit: what main() wrote must still arrive, whole."""
+    assert _entrypoint(["--help"]).stdout.decode().rstrip().endswith("exec probe or HEALTHCHECK")
+    assert _entrypoint(["--", "sh", "-c", "exit 7"]).returncode == 7
+
+
+def test_a_closed_stdout_does_not_change_the_exit_code():
+    """Started with descriptor 1 closed (sys.stdout is None), the app's code still comes back."""
+    closed = _entrypoint(["--", "sh", "-c", "exit 5"], preexec_fn=lambda: __import__("os").close(1))
+    assert closed.returncode == 5
