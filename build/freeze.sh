@@ -65,8 +65,9 @@ fi
 [ "${1:-}" != tools ] || exit 0
 
 # --- PyInstaller onefile -----------------------------------------------------
-# The entrypoint needs only os/sys/signal/time/errno/socket/ctypes/math/collections
-# (+ urllib.parse, re, ipaddress, json when options ask for them). Excluding the rest
+# The entrypoint needs only os/sys/signal/time/errno/socket/ctypes/math/collections and
+# http.client with what it imports (the email package, datetime, random, base64, ...),
+# + urllib.parse, re, ipaddress, json when options ask for them. Excluding the rest
 # keeps libcrypto (ssl, hashlib), liblzma, libbz2, libmpdec and the CJK codecs out of
 # the binary, and modules that PyInstaller's static import graph reaches but nothing
 # imports at run time out of the archive. `inspect` matters most: bundled, it brings
@@ -78,10 +79,10 @@ excludes=(
     unittest pydoc pydoc_data doctest pdb tkinter _tkinter sqlite3 _sqlite3
     multiprocessing concurrent asyncio xmlrpc xml pyexpat readline curses _curses
     lib2to3 distutils setuptools pkg_resources ensurepip venv idlelib test
-    inspect dis ast dataclasses typing email http importlib.metadata importlib.resources
-    zipfile tarfile gzip argparse gettext getopt datetime _strptime calendar subprocess
-    pickle shutil pathlib threading _threading_local statistics fractions random bisect
-    tempfile pprint tracemalloc csv quopri base64 py_compile resource
+    inspect dis ast dataclasses typing importlib.metadata importlib.resources
+    zipfile tarfile gzip argparse gettext getopt _strptime subprocess
+    pickle shutil pathlib threading _threading_local statistics fractions
+    tempfile pprint tracemalloc csv py_compile resource
 )
 # Every codec but UTF-8, ASCII, Latin-1 (fast paths) and IDNA (non-ASCII host names):
 # the interpreter runs in UTF-8 mode (-X utf8 below), so no locale can ask for another.

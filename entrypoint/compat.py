@@ -4,11 +4,13 @@ They rank below our own flags and SIDECAR_KILLER_* variables, above the --mesh p
 """
 from __future__ import annotations
 
+import ipaddress
+import re
+
 from entrypoint.values import parse_url, parse_urls
 
-# Imported and compiled on first use (re caches them): most starts read no Go duration.
-_GO_DURATION = r"[+-]?(?:0|(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)"
-_GO_UNIT = r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)"
+_GO_DURATION = re.compile(r"[+-]?(?:0|(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)")
+_GO_UNIT = re.compile(r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _GO_MAX_SECONDS = 2562047 * 3600  # time.Duration is an int64 of nanoseconds
 
@@ -19,11 +21,10 @@ class CompatError(ValueError):
 
 def parse_go_duration(text: str) -> float:
     """Go's time.ParseDuration, in seconds: "10s", "1m30s", "500ms", "0"."""
-    import re
-    if not re.fullmatch(_GO_DURATION, text):
+    if not _GO_DURATION.fullmatch(text):
         raise ValueError("is not a Go duration (like 10s, 1m30s, 500ms)")
     sign = -1.0 if text.startswith("-") else 1.0
-    seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in re.findall(_GO_UNIT, text.lstrip("+-")))
+    seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _GO_UNIT.findall(text.lstrip("+-")))
     if seconds > _GO_MAX_SECONDS:
         raise ValueError("is too long for a Go duration")
     return sign * seconds
@@ -42,7 +43,6 @@ def _base(text: str):
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
-    import ipaddress  # only for ENVOY_ADMIN_API
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

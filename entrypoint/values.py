@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 from collections.abc import Callable
+from urllib.parse import urlsplit  # http.client imports it anyway
 
 
 class Url(namedtuple("Url", "text host port path")):
@@ -24,21 +25,7 @@ def parse_seconds(text: str) -> float:
     return value
 
 
-# The --mesh presets' URLs, parsed ahead (tests/test_import_cuts.py checks them against the
-# parser below): the default start never imports urllib.parse, nor re and ipaddress with it.
-KNOWN_URLS = {url.text: url for url in (
-    Url("http://127.0.0.1:15021/healthz/ready", "127.0.0.1", 15021, "/healthz/ready"),
-    Url("http://127.0.0.1:15020/quitquitquit", "127.0.0.1", 15020, "/quitquitquit"),
-    Url("http://127.0.0.1:4191/ready", "127.0.0.1", 4191, "/ready"),
-    Url("http://127.0.0.1:4191/shutdown", "127.0.0.1", 4191, "/shutdown"),
-)}
-
-
 def parse_url(text: str) -> Url:
-    known = KNOWN_URLS.get(text)
-    if known is not None:
-        return known
-    from urllib.parse import urlsplit  # only for URLs given by the user
     parts = urlsplit(text.strip())
     if parts.scheme != "http":
         raise ValueError("must be an http:// URL (the proxies' endpoints are plain HTTP)")
