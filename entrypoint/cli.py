@@ -16,7 +16,8 @@ def main(argv: list | None = None, environ: dict | None = None) -> int:
     try:
         config = configuration.load(argv, environ)
     except configuration.UsageError as error:
-        Logger().error("usage", str(error))
+        hint = "" if "--help" in str(error) else " (see sidecar-killer --help)"
+        Logger().error("usage", f"{error}{hint}")
         return exitcodes.USAGE
     if config.action == "help":
         sys.stdout.write(configuration.help_text(__version__))
