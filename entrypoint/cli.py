@@ -7,7 +7,8 @@ import time
 
 from entrypoint import __version__, compat, config as configuration, exitcodes, quitting, readiness, signals
 from entrypoint.log import Logger
-from entrypoint.supervisor import Supervisor, app_environment, become_subreaper, frozen, spawn
+from entrypoint.supervisor import (Supervisor, app_environment, become_subreaper, frozen,
+                                   release_startup_memory, spawn)
 
 
 def main(argv: list | None = None, environ: dict | None = None) -> int:
@@ -100,6 +101,7 @@ def run_app(config: configuration.Config, env: dict, log: Logger, started: float
                   "check that it is an executable for this platform with mode +x")
         return exitcodes.CANNOT_EXECUTE
     log.info("app_started", f"app started: {' '.join(command)} (pid {pid})", pid=pid)
+    release_startup_memory()
     status = Supervisor(pid, config.signal_group, log).run()
     code = exitcodes.from_wait_status(status)
     ran = time.monotonic() - started
