@@ -6,6 +6,7 @@ namespace.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -78,7 +79,8 @@ def test_readiness_timeout(sidecar, tmp_path, mode, expected):
     assert w.returncode == expected
     assert marker.exists() is (mode == "run")
     assert len(fake.quits) == 1  # the pod can finish either way
-    assert "proxy not ready after 0.5s (last answer: HTTP 503)" in w.stderr
+    # The wait ends at the first probe past the deadline: 0.5 s, or a little more when loaded.
+    assert re.search(r"proxy not ready after 0\.[5-9]s \(last answer: HTTP 503\)", w.stderr), w.stderr
 
 
 def test_no_sidecar_at_all_is_said_plainly_and_the_quit_is_not_retried(tmp_path):
