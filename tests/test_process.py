@@ -529,3 +529,22 @@ def test_linkerd_await_disabled(sidecar):
     fake = sidecar(ready_after=3600)
     w = run(urls(fake, "--", SH, "-c", "exit 4"), extra_env={"LINKERD_AWAIT_DISABLED": "1"})
     assert w.returncode == 4 and fake.requests == []
+
+
+def test_job_control_signals_keep_their_meaning(sidecar, wrappers):
+    """TSTP stops the wrapper itself (it is not forwarded); CONT resumes it and reaches the app."""
+    fake = sidecar()
+    w, app = started_sigecho(wrappers, fake)
+    supervisor = wrapper_python_pid(w)
+
+    def state(pid):
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    os.kill(supervisor, signal.SIGTSTP)
+    wait_until(lambda: state(supervisor) == "T", what="the wrapper stopped by TSTP")
+    assert state(app) != "T"
+    os.kill(supervisor, signal.SIGCONT)
+    wait_until(lambda: any(line.startswith("SIGCONT ") for line in list(w.stdout_lines)), what="CONT at the app")
+    assert not any(line.startswith("SIGTSTP ") for line in w.stdout_lines)
+    os.kill(app, signal.SIGKILL)
+    assert w.wait() == 137
