@@ -1,6 +1,7 @@
 """Start the app and stay with it: forward signals, reap every zombie, return its wait status."""
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import sys
@@ -13,6 +14,7 @@ PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 _FREEZER_PREFIXES = ("_PYI_", "_MEI", "STATICX_")
 
 
+@functools.cache
 def _libc():
     import ctypes  # only here: the two libc calls below are all the wrapper needs it for
     return ctypes.CDLL(None, use_errno=True)
