@@ -2,7 +2,7 @@
 
 Every catchable signal is blocked from the start and read with sigtimedwait(), so none is lost
 while we wait for the proxy or start the app, none runs a Python handler late, and the process
-never dies by one: under the frozen chain a signal death would become an unexplained exit 2.
+never dies by one: as PID 1 a signal death would lose the app's exit code and the quit.
 """
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ APP_DEFAULTS = frozenset(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTO
 
 def block() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, COLLECTED)
+
+
+def unblock() -> None:
+    """For the one-shot modes: a signal ends them as it would any command. (The static
+    binary starts with COLLECTED blocked, build/main.c.)"""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, COLLECTED)
 
 
 def name(signum: int) -> str:

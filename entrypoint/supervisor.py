@@ -1,55 +1,22 @@
 """Start the app and stay with it: forward signals, reap every zombie, return its wait status."""
 from __future__ import annotations
 
-import functools
 import gc
 import os
-import sys
 
-from entrypoint import signals
-
-PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
-
-# What freezers put in our environment that the app must not inherit (PyInstaller, staticx).
-_FREEZER_PREFIXES = ("_PYI_", "_MEI", "STATICX_")
-
-
-@functools.cache
-def _libc():
-    import ctypes  # only here: the two libc calls below are all the wrapper needs it for
-    return ctypes.CDLL(None, use_errno=True)
+from entrypoint import native, signals
 
 
 def become_subreaper() -> bool:
-    """Adopt orphans of the app, so we reap them: under the frozen chain PID 1 never does."""
-    try:
-        return _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
+    """Adopt orphans of the app, so we reap them: when we are not PID 1, nobody else would."""
+    return native.set_child_subreaper()
 
 
 def release_startup_memory() -> None:
-    """Hand back what start-up left behind (import-time garbage, freed heap) while the app
-    runs: ~0.1 MiB of the chain's RSS budget (docs/performance.md)."""
+    """Hand back what start-up alone needed (import-time garbage, freed heap, the binary's
+    code and bytecode pages) while the app runs (docs/performance.md)."""
     gc.collect()
-    try:
-        _libc().malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to trim
-
-
-def app_environment(environ: dict, frozen: bool) -> dict:
-    """The environment as the caller gave it, minus what a freezer injected into ours."""
-    env = dict(environ)
-    if frozen:
-        # PyInstaller points LD_LIBRARY_PATH at its extraction dir and keeps the caller's value.
-        original = env.pop("LD_LIBRARY_PATH_ORIG", None)
-        if original is not None:
-            env["LD_LIBRARY_PATH"] = original
-        else:
-            env.pop("LD_LIBRARY_PATH", None)
-        env = {k: v for k, v in env.items() if not k.startswith(_FREEZER_PREFIXES)}
-    return env
+    native.release_startup_memory()
 
 
 def spawn(command: list, env: dict, new_group: bool) -> int:
@@ -104,7 +71,3 @@ class Supervisor:
             status = self.reap()
             if status is not None:
                 return status
-
-
-def frozen() -> bool:
-    return bool(getattr(sys, "frozen", False))

@@ -1,0 +1,148 @@
+"""Write frozen.c: every Python module the binary runs, and its table of built-in C modules.
+
+    PYTHONHASHSEED=0 python3 -X no_debug_ranges build/freeze_modules.py modules.json frozen.c
+
+modules.json comes from build/modules.spec: PyInstaller's import analysis decides what goes in.
+Run this with the very interpreter whose libpython3.11.a is linked: the bytecode must match it.
+
+frozen.c defines, in place of libpython's own (Python/frozen.c, Modules/config.c):
+- PyImport_FrozenModules: each module compiled at optimize 2 (no docstrings, no asserts),
+  marshalled and zlib-compressed, unpacked by build/unpack.c when first imported;
+- the interpreter's own frozen tables (_PyImport_FrozenBootstrap, ...): importlib's bootstrap
+  from this interpreter's sources, and no frozen stdlib of its own, since ours has what is
+  needed. So libpython's deep-frozen stdlib (0.9 MB) is not linked. These are CPython 3.11
+  internals (Include/internal/pycore_import.h): checked below, and by the tests of the binary;
+- _PyImport_Inittab: the built-in C modules every interpreter needs plus those the analysis
+  reaches, so the linker leaves out the rest (unicodedata, pyexpat, the hashes: ~2 MB).
+
+PYTHONHASHSEED=0 keeps set constants in one order: the same inputs give the same bytes.
+"""
+import json
+import marshal
+import os
+import sys
+import zlib
+
+# Built into every CPython: Modules/config.c.in and Modules/Setup.bootstrap.in (3.11). The
+# interpreter imports some of these while starting, before any of our code.
+CORE_BUILTINS = {
+    "marshal", "_imp", "_ast", "_tokenize", "builtins", "sys", "gc", "_warnings", "_string",
+    "posix", "errno", "_io", "_abc", "_codecs", "_collections", "_functools", "_locale",
+    "_operator", "_signal", "_sre", "_stat", "_symtable", "_thread", "_tracemalloc", "_weakref",
+    "atexit", "faulthandler", "itertools", "pwd", "time",
+}
+# Init functions not named PyInit_<name> (config.c.in); None: set up by the interpreter itself.
+INIT_FUNCTIONS = {"marshal": "PyMarshal_Init", "_warnings": "_PyWarnings_Init",
+                  "builtins": None, "sys": None}
+PRODUCT_BUILTINS = {"_sidecar_killer"}  # build/native.c
+
+# Extension modules the analysis finds but a static interpreter cannot load. Each is imported
+# under try/except by a stdlib module that falls back to pure Python.
+OPTIONAL_EXTENSIONS = {
+    "_json",  # json.decoder/scanner/encoder fall back to their pure-Python versions
+}
+
+# What the interpreter imports from _PyImport_FrozenBootstrap while starting (Python/frozen.c).
+_LIB = os.path.dirname(os.__file__)
+BOOTSTRAP = {
+    "_frozen_importlib": os.path.join(_LIB, "importlib", "_bootstrap.py"),
+    "_frozen_importlib_external": os.path.join(_LIB, "importlib", "_bootstrap_external.py"),
+    "zipimport": os.path.join(_LIB, "zipimport.py"),
+}
+ALIASES = {"_frozen_importlib": "importlib._bootstrap",
+           "_frozen_importlib_external": "importlib._bootstrap_external"}
+
+
+def fail(message: str):
+    sys.exit(f"freeze_modules.py: {message}")
+
+
+def packed(name: str, path: str) -> tuple:
+    """(compressed marshal data, uncompressed size) of the module's code at optimize 2."""
+    with open(path, "rb") as source:
+        # The name, not the build path, in tracebacks: the same bytes from any checkout.
+        code = compile(source.read(), f"<frozen {name}>", "exec", optimize=2, dont_inherit=True)
+    data = marshal.dumps(code)
+    return zlib.compress(data, 9), len(data)
+
+
+def c_bytes(symbol: str, data: bytes) -> str:
+    rows = (",".join(map(str, data[i:i + 24])) for i in range(0, len(data), 24))
+    return f"static const unsigned char {symbol}[] = {{\n" + ",\n".join(rows) + "\n};\n"
+
+
+def frozen_table(table: str, modules: list, parts: list) -> None:
+    """Append the data, getters and struct _frozen table of ``modules`` [(name, path)]."""
+    rows = []
+    for name, path in modules:
+        symbol = f"{table}_{len(rows)}"
+        data, size = packed(name, path)
+        parts.append(c_bytes(symbol, data))
+        parts.append(f"static PyObject *get_{symbol}(void) "
+                     f"{{ return sk_unpack({symbol}, sizeof {symbol}, {size}); }}\n")
+        is_package = os.path.basename(path) == "__init__.py"
+        rows.append(f'    {{"{name}", {symbol}, (int)sizeof {symbol}, {int(is_package)}, get_{symbol}}},\n')
+    parts.append(f"\nstatic const struct _frozen {table}[] = {{\n")
+    parts.extend(rows)
+    parts.append("    {NULL, NULL, 0, 0, NULL},\n};\n\n")
+
+
+def inittab(builtins: set) -> str:
+    names = sorted(builtins)
+    functions = [INIT_FUNCTIONS.get(name, f"PyInit_{name}") for name in names]
+    lines = [f"extern PyObject *{function}(void);\n" for function in functions if function]
+    lines.append("\nstruct _inittab _PyImport_Inittab[] = {\n")
+    lines += [f'    {{"{name}", {function or "NULL"}}},\n' for name, function in zip(names, functions)]
+    lines.append("    {NULL, NULL},\n};\n")
+    return "".join(lines)
+
+
+def main(spec_output: str, c_file: str) -> None:
+    if sys.version_info[:2] != (3, 11):
+        fail("frozen.c replaces CPython 3.11's internal frozen tables: build with Python 3.11")
+    no_columns = next(compile("x", "", "eval").co_positions())[2] is None
+    if os.environ.get("PYTHONHASHSEED") != "0" or not no_columns:
+        fail("run with PYTHONHASHSEED=0 and -X no_debug_ranges (reproducible, compact bytecode)")
+    with open(spec_output) as f:
+        analysis = json.load(f)
+    missing = [name for name in analysis["extensions"]
+               if name.rsplit("/", 1)[-1].split(".", 1)[0] not in OPTIONAL_EXTENSIONS]
+    if missing:
+        fail(f"extension modules a static binary cannot load: {missing}; exclude them in "
+             "build/modules.spec or name their pure-Python fallback in OPTIONAL_EXTENSIONS")
+    builtins = CORE_BUILTINS | set(analysis["builtins"]) | PRODUCT_BUILTINS
+    not_built_in = builtins - set(sys.builtin_module_names) - PRODUCT_BUILTINS
+    if not_built_in:
+        fail(f"modules the binary needs are not built into this libpython: {sorted(not_built_in)}")
+
+    modules = sorted(analysis["modules"]) + [["__main__", analysis["entry"]]]
+    for name in ("encodings", "io", "abc", "codecs", "os"):  # what the interpreter's start needs
+        if name not in dict(modules):
+            fail(f"the analysis left out {name}, which every start imports")
+
+    parts = ["/* Generated by build/freeze_modules.py from PyInstaller's analysis: do not edit. */\n",
+             "#include <Python.h>\n\n",
+             "PyObject *sk_unpack(const unsigned char *packed, size_t packed_size, size_t size);\n\n"]
+    frozen_table("bootstrap", sorted(BOOTSTRAP.items()), parts)
+    frozen_table("modules", modules, parts)
+    parts.append("static const struct _frozen none[] = {{NULL, NULL, 0, 0, NULL}};\n")
+    parts.append("struct _module_alias { const char *name; const char *orig; };\n")
+    parts.append("static const struct _module_alias aliases[] = {\n")
+    parts += [f'    {{"{name}", "{orig}"}},\n' for name, orig in sorted(ALIASES.items())]
+    parts.append("    {NULL, NULL},\n};\n\n")
+    parts.append("const struct _frozen *_PyImport_FrozenBootstrap = bootstrap;\n"
+                 "const struct _frozen *_PyImport_FrozenStdlib = none;\n"
+                 "const struct _frozen *_PyImport_FrozenTest = none;\n"
+                 "const struct _module_alias *_PyImport_FrozenAliases = aliases;\n"
+                 "const struct _frozen *PyImport_FrozenModules = modules;\n\n")
+    parts.append(inittab(builtins))
+    with open(c_file, "w") as out:
+        out.writelines(parts)
+    print(f"freeze_modules.py: {len(modules)} modules frozen, {len(builtins)} built in",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        fail("usage: freeze_modules.py MODULES_JSON FROZEN_C")
+    main(sys.argv[1], sys.argv[2])
