@@ -7,8 +7,7 @@ import time
 
 from entrypoint import __version__, compat, config as configuration, exitcodes, quitting, readiness, signals
 from entrypoint.log import Logger
-from entrypoint.supervisor import (Supervisor, app_environment, become_subreaper, frozen,
-                                   release_startup_memory, spawn)
+from entrypoint.supervisor import Supervisor, become_subreaper, release_startup_memory, spawn
 
 
 def main(argv: list | None = None, environ: dict | None = None) -> int:
@@ -31,6 +30,8 @@ def main(argv: list | None = None, environ: dict | None = None) -> int:
     for warning in compat.warnings(environ):
         log.warning("unsupported", warning)
     try:
+        if config.check_ready or config.quit_only:
+            signals.unblock()
         if config.check_ready:
             return check_ready(config, log)
         if config.quit_only:
@@ -65,7 +66,7 @@ def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> i
                       "raise --ready-timeout or use --on-ready-timeout=run")
             return finish(config, exitcodes.UNAVAILABLE, proxy_answered, log)
 
-    code = run_app(config, app_environment(environ, frozen()), log, started)
+    code = run_app(config, environ, log, started)
     return finish(config, code, proxy_answered, log)
 
 

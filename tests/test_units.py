@@ -10,7 +10,6 @@ from entrypoint import exitcodes, quitting, readiness
 from entrypoint.config import parse_url
 from entrypoint.http_request import Answer
 from entrypoint.log import Logger
-from entrypoint.supervisor import app_environment
 
 
 # -- exit codes ---------------------------------------------------------------------
@@ -22,25 +21,6 @@ def test_exit_status_is_kept(code):
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGKILL, signal.SIGSEGV, signal.SIGTERM, 64])
 def test_signal_death_is_128_plus_n(signum):
     assert exitcodes.from_wait_status(signum) == 128 + signum
-
-
-# -- the app's environment --------------------------------------------------------
-def test_frozen_environment_is_scrubbed_and_ld_library_path_restored():
-    env = {"PATH": "/bin", "LD_LIBRARY_PATH": "/tmp/_MEI123", "LD_LIBRARY_PATH_ORIG": "/opt/lib",
-           "_PYI_APPLICATION_HOME_DIR": "/tmp/_MEI123", "_PYI_PARENT_PROCESS_LEVEL": "1",
-           "_MEIPASS2": "/tmp/_MEI123", "STATICX_BUNDLE_DIR": "/tmp/staticx-x", "STATICX_PROG_PATH": "/sk",
-           "SIDECAR_KILLER_QUIT_ON": "never", "APP_SETTING": "kept"}
-    assert app_environment(env, frozen=True) == {
-        "PATH": "/bin", "LD_LIBRARY_PATH": "/opt/lib", "SIDECAR_KILLER_QUIT_ON": "never", "APP_SETTING": "kept"}
-
-
-def test_frozen_environment_drops_injected_ld_library_path():
-    assert app_environment({"LD_LIBRARY_PATH": "/tmp/_MEI1"}, frozen=True) == {}
-
-
-def test_unfrozen_environment_is_untouched():
-    env = {"LD_LIBRARY_PATH": "/mine", "STATICX_X": "mine"}
-    assert app_environment(env, frozen=False) == env
 
 
 # -- quitting -----------------------------------------------------------------------
