@@ -15,22 +15,20 @@ $(VENV)/.installed: tests/requirements.txt pyproject.toml
 
 # The whole suite: unit and process tests of `python -m entrypoint`, Docker pods of the
 # scratch image, manifests; then the same process tests against the frozen binary.
-# Installs what it needs: the venv, a Docker engine, the base image, the binary.
-test: venv build
+# Installs what it needs: the venv, a Docker engine, the base image, the binary, podman.
+test: venv build podman
 	$(PY) -m pytest
 	SIDECAR_KILLER_BIN=$(CURDIR)/dist/sidecar-killer $(PY) -m pytest tests/test_process.py
 
 # Unit and process tests of the Python entrypoint only (no Docker, no build).
 unit: venv
-	$(PY) -m pytest tests --ignore=tests/docker
+	$(PY) -m pytest tests --ignore=tests/docker --ignore=tests/pods
 
-# ---- The static binary and the FROM scratch image (issue 3) ----
-# `make build` builds inside Dockerfile.scratch's Debian bookworm build stage and
-# copies the binary out, rather than on the host: a fresh machine rarely has
-# exactly Debian's python3.11 + libpython3.11 + musl-tools + patchelf (staticx
-# refuses e.g. pyenv's libpython), and staticx bundles the build machine's glibc,
-# so a container stage gives the same binary on any host, by the same recipe
-# users copy. `make build-host` runs build/freeze.sh directly (Debian bookworm).
+# ---- The static binary and the FROM scratch image ----
+# `make build` builds inside Dockerfile.scratch's Debian bookworm build stage and copies the
+# binary out, rather than on the host: the binary links Debian bookworm's own static
+# libpython3.11.a and glibc, so a container stage gives the same bytes on any host, by the
+# same recipe users copy. `make build-host` runs build/freeze.sh directly (Debian bookworm).
 IMAGE ?= sidecar-killer:scratch
 BUILD_IMAGE ?= sidecar-killer:build
 # Legacy builder (Debian's docker.io has no buildx). --network host: here the
@@ -59,6 +57,13 @@ build: image
 
 build-host:
 	build/freeze.sh
+
+# podman runs the shipped manifests as pods in `make test` (tests/pods, issue 9): Debian's
+# podman and catatonit, and the containers.conf the tests use (runc here cannot apply
+# podman's default ulimits).
+.PHONY: podman
+podman:
+	build/setup/podman.sh
 
 # ---- The demo: a local "pod" (issue 4) ----
 # The fake istio-proxy of the Docker tests (same image), then examples/demo.py runs the

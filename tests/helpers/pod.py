@@ -123,6 +123,8 @@ class Pod:
         self.sidecar = containers.run(sidecar_image, [*sidecar_args, "--exit-after", "120"])
         if status_of(self.sidecar) != "running":
             raise AssertionError(f"the fake sidecar ended at once: {stderr_of(self.sidecar)!r}")
+        # As the kubelet starts istio-proxy first: the app's container once the proxy listens.
+        wait_for_output(self.sidecar, lambda line: '"event": "started"' in line, what="the sidecar listening")
         self.app = containers.run(app_image, command,
                                   network_mode=f"container:{self.sidecar.id}", **app_kwargs)
 
