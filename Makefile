@@ -18,7 +18,7 @@ $(VENV)/.installed: tests/requirements.txt pyproject.toml
 # Installs what it needs: the venv, a Docker engine, the base image, the binary, podman.
 test: venv build podman
 	$(PY) -m pytest
-	SIDECAR_KILLER_BIN=$(CURDIR)/dist/sidecar-killer $(PY) -m pytest tests/test_process.py
+	SIDECAR_KILLER_BIN=$(CURDIR)/dist/sidecar-killer $(PY) -m pytest tests/test_process.py tests/test_envoy.py
 
 # Unit and process tests of the Python entrypoint only (no Docker, no build).
 unit: venv
