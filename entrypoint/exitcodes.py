@@ -9,7 +9,6 @@ NOT_READY = 1        # --check-ready: proxy not ready; --quit-only: a quit did n
 USAGE = 64           # EX_USAGE: bad option, value or environment variable
 UNAVAILABLE = 69     # EX_UNAVAILABLE: proxy not ready in time with --on-ready-timeout=fail
 SOFTWARE = 70        # EX_SOFTWARE: internal error in sidecar-killer
-CANT_CREATE = 73     # EX_CANTCREAT: the frozen binary cannot extract itself to $TMPDIR or /tmp
 CANNOT_EXECUTE = 126  # the command exists but cannot be executed
 NOT_FOUND = 127      # the command was not found
 SIGNAL_BASE = 128    # the app was killed by signal N: 128 + N
