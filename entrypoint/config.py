@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from entrypoint import compat
-from entrypoint.values import Url, choice, parse_bool, parse_seconds, parse_url, parse_urls
+from entrypoint.values import Url, choice, is_loopback, parse_bool, parse_seconds, parse_url, parse_urls
 
 ENV_PREFIX = "SIDECAR_KILLER_"
 
@@ -54,6 +54,7 @@ OPTIONS = (
            choice("fail", "run"), "fail", "fail|run"),
     Option("quit_urls", "POSTed after the app exits; repeatable (env: comma-separated)",
            parse_url, None, "URL", repeat=True, flag_name="quit_url"),
+    Option("allow_remote_quit", "allow quit URLs whose host is not loopback (127.0.0.0/8, ::1, localhost)"),
     Option("quit_timeout", "seconds to get a 2xx from each quit URL, retrying refused and 5xx",
            parse_seconds, 10.0, "SECONDS"),
     Option("quit_on", "when to quit the proxy; success keeps it when the app failed",
@@ -83,6 +84,7 @@ class Config:
         self.ready_timeout = 60.0
         self.on_ready_timeout = "fail"
         self.quit_urls: tuple = ()
+        self.allow_remote_quit = False
         self.quit_timeout = 10.0
         self.quit_on = "always"
         self.mesh = "istio"
@@ -174,6 +176,14 @@ def load(argv: list, environ: dict) -> Config:
     if not config.quit_urls:
         config.quit_urls = parse_urls(preset["quit_urls"])
 
+    # A quit URL on another host asks that host's proxy to exit (a stray variable would make every
+    # job do so); a plain Envoy admin or Linkerd's /shutdown does not check who asks.
+    may_quit = config.quit_only or (not config.disabled and config.quit_on != "never")
+    remote = [url for url in config.quit_urls if not is_loopback(url.host)] if may_quit else []
+    if remote and not config.allow_remote_quit:
+        raise UsageError(f"quit URL {str(remote[0])!r} is not on loopback (127.0.0.0/8, ::1, localhost): "
+                         "it would make another host's proxy exit; if that is intended, add "
+                         "--allow-remote-quit (SIDECAR_KILLER_ALLOW_REMOTE_QUIT=true)")
     if config.check_ready and config.quit_only:
         raise UsageError("--check-ready and --quit-only cannot be combined")
     one_shot = "--check-ready" if config.check_ready else "--quit-only" if config.quit_only else None
@@ -206,8 +216,8 @@ def help_text(version: str) -> str:
         "  -V, --version                        show the version and exit",
         "",
         "exit codes: the app's own code; 128+N if signal N killed it; 64 usage error;",
-        "  69 proxy not ready in time; 70 internal error; 73 cannot extract to /tmp (frozen binary);",
-        "  126 command not executable; 127 command not found; 1 --check-ready/--quit-only failed.",
+        "  69 proxy not ready in time; 70 internal error; 126 command not executable;",
+        "  127 command not found; 1 --check-ready/--quit-only failed.",
         "",
         "examples:",
         "  ENTRYPOINT [\"/sidecar-killer\", \"--\"]  CMD [\"/app\", \"--flag\"]",

@@ -26,6 +26,10 @@ def parse_seconds(text: str) -> float:
 
 
 def parse_url(text: str) -> Url:
+    # Before urlsplit: a non-ASCII host makes it import unicodedata (1.1 MB, not in the frozen
+    # binary), and http.client cannot send a non-ASCII path anyway.
+    if not text.isascii():
+        raise ValueError("is not ASCII (write a host name in its xn-- form, percent-encode the path)")
     parts = urlsplit(text.strip())
     if parts.scheme != "http":
         raise ValueError("must be an http:// URL (the proxies' endpoints are plain HTTP)")
@@ -39,6 +43,17 @@ def parse_url(text: str) -> Url:
     if parts.query:
         path += "?" + parts.query
     return Url(text.strip(), parts.hostname, port, path)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: the pod's own network namespace."""
+    if host in ("localhost", "127.0.0.1", "::1"):
+        return True  # the presets: decided without ipaddress
+    import ipaddress  # urllib.parse loads it today; lazily, so this module does not depend on that
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_urls(text: str) -> tuple:

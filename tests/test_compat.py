@@ -37,13 +37,14 @@ def test_envoy_admin_api_not_on_loopback_never_quits():
 
 
 def test_istio_quit_api_and_generic_endpoints():
-    config = cfg(ISTIO_QUIT_API="http://127.0.0.1:9020", GENERIC_QUIT_ENDPOINTS="http://a:1/q, ,http://b:2/x")
-    assert [str(u) for u in config.quit_urls] == ["http://a:1/q", "http://b:2/x", "http://127.0.0.1:9020/quitquitquit"]
+    config = cfg(ISTIO_QUIT_API="http://127.0.0.1:9020", GENERIC_QUIT_ENDPOINTS="http://127.0.0.2:1/q, ,http://localhost:2/x")
+    assert [str(u) for u in config.quit_urls] == \
+        ["http://127.0.0.2:1/q", "http://localhost:2/x", "http://127.0.0.1:9020/quitquitquit"]
 
 
 def test_generic_endpoints_come_before_the_preset_quit():
-    config = cfg(GENERIC_QUIT_ENDPOINTS="http://a:1/q")
-    assert [str(u) for u in config.quit_urls] == ["http://a:1/q", ISTIO_QUIT]
+    config = cfg(GENERIC_QUIT_ENDPOINTS="http://127.0.0.1:1/q")
+    assert [str(u) for u in config.quit_urls] == ["http://127.0.0.1:1/q", ISTIO_QUIT]
 
 
 @pytest.mark.parametrize("env, quit_on", [
@@ -52,15 +53,16 @@ def test_generic_endpoints_come_before_the_preset_quit():
     ({"NEVER_KILL_ISTIO": "true", "NEVER_KILL_ISTIO_ON_FAILURE": "true"}, "never"),
     ({"NEVER_KILL_ISTIO": "false"}, "always"),
     ({"GENERIC_QUIT_ONLY": "true"}, "never"),
-    ({"GENERIC_QUIT_ONLY": "true", "GENERIC_QUIT_ENDPOINTS": "http://a/q", "NEVER_KILL_ISTIO": "true"}, "always"),
+    ({"GENERIC_QUIT_ONLY": "true", "GENERIC_QUIT_ENDPOINTS": "http://127.0.0.1/q", "NEVER_KILL_ISTIO": "true"},
+     "always"),
 ])
 def test_quit_rules(env, quit_on):
     assert cfg(**env).quit_on == quit_on
 
 
 def test_generic_quit_only_posts_only_the_generic_endpoints_and_does_not_wait_without_envoy():
-    config = cfg(GENERIC_QUIT_ONLY="true", GENERIC_QUIT_ENDPOINTS="http://a/q")
-    assert [str(u) for u in config.quit_urls] == ["http://a/q"]
+    config = cfg(GENERIC_QUIT_ONLY="true", GENERIC_QUIT_ENDPOINTS="http://127.0.0.1/q")
+    assert [str(u) for u in config.quit_urls] == ["http://127.0.0.1/q"]
     assert config.no_wait
 
 
@@ -102,6 +104,9 @@ def test_our_variables_and_flags_win():
     ({"ENVOY_ADMIN_API": "https://127.0.0.1:15000"}, "ENVOY_ADMIN_API: 'https://127.0.0.1:15000' must be an http://"),
     ({"GENERIC_QUIT_ENDPOINTS": "https://x/q"}, "GENERIC_QUIT_ENDPOINTS: 'https://x/q' must be an http://"),
     ({"QUIT_REQUEST_TIMEOUT": "-1s"}, "QUIT_REQUEST_TIMEOUT: '-1s' must not be negative"),
+    ({"ISTIO_QUIT_API": "http://istio.example:15020"}, "quit URL 'http://istio.example:15020/quitquitquit' is not on loopback"),
+    ({"GENERIC_QUIT_ENDPOINTS": "http://127.0.0.1/q,http://logs:9/quit"}, "quit URL 'http://logs:9/quit' is not on loopback"),
+    ({"ENVOY_ADMIN_API": "http://ënvoy:15000"}, "ENVOY_ADMIN_API: 'http://ënvoy:15000' is not ASCII"),
 ])
 def test_bad_compat_values_are_usage_errors(env, message):
     with pytest.raises(UsageError) as error:

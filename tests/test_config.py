@@ -38,7 +38,7 @@ def test_every_option_has_an_environment_variable():
            "SIDECAR_KILLER_QUIT_TIMEOUT": "2.5", "SIDECAR_KILLER_QUIT_ON": "success",
            "SIDECAR_KILLER_MESH": "linkerd", "SIDECAR_KILLER_SIGNAL_GROUP": "yes",
            "SIDECAR_KILLER_LOG_FORMAT": "json", "SIDECAR_KILLER_LOG_LEVEL": "debug",
-           "SIDECAR_KILLER_DISABLED": "TRUE"}
+           "SIDECAR_KILLER_DISABLED": "TRUE", "SIDECAR_KILLER_ALLOW_REMOTE_QUIT": "1"}
     config = load(["/app"], env)
     assert str(config.ready_url) == "http://h:1/a"
     assert config.ready_timeout == 0
@@ -50,6 +50,7 @@ def test_every_option_has_an_environment_variable():
     assert config.signal_group is True
     assert (config.log_format, config.log_level) == ("json", "debug")
     assert config.disabled is True
+    assert config.allow_remote_quit is True
 
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("yes", True),
@@ -59,8 +60,8 @@ def test_disabled_values(value, expected):
 
 
 def test_quit_url_repeats():
-    config = load(["--quit-url", "http://a:1/q", "--quit-url=http://b:2/q", "/app"], {})
-    assert [(u.host, u.port) for u in config.quit_urls] == [("a", 1), ("b", 2)]
+    config = load(["--quit-url", "http://127.0.0.2:1/q", "--quit-url=http://localhost:2/q", "/app"], {})
+    assert [(u.host, u.port) for u in config.quit_urls] == [("127.0.0.2", 1), ("localhost", 2)]
 
 
 def test_command_starts_at_first_non_option_and_keeps_its_own_options():
@@ -91,12 +92,56 @@ def test_double_dash_ends_options():
     (["/app"], {"SIDECAR_KILLER_QUIT_URL": " , "}, "SIDECAR_KILLER_QUIT_URL: ' , ' names no URL"),
     (["--check-ready", "/app"], {}, "--check-ready takes no command"),
     (["--check-ready", "--quit-only"], {}, "cannot be combined"),
+    (["--ready-url", "http://bücher.example/r", "/app"], {}, "--ready-url: 'http://bücher.example/r' is not ASCII"),
+    (["/app"], {"SIDECAR_KILLER_QUIT_URL": "http://127.0.0.1/qüit"}, "SIDECAR_KILLER_QUIT_URL: "),
 ])
 def test_usage_errors_name_the_option_and_value(argv, env, message):
     with pytest.raises(UsageError) as error:
         load(argv, env)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+# -- quit URLs stay on loopback unless allowed ------------------------------------------
+REMOTE_QUIT = "quit URL 'http://10.0.0.5:15020/quitquitquit' is not on loopback"
+ALLOW = "--allow-remote-quit (SIDECAR_KILLER_ALLOW_REMOTE_QUIT=true)"
+
+
+@pytest.mark.parametrize("argv, env", [
+    (["--quit-url", "http://10.0.0.5:15020/quitquitquit", "/app"], {}),
+    (["/app"], {"SIDECAR_KILLER_QUIT_URL": "http://127.0.0.1:1/q,http://10.0.0.5:15020/quitquitquit"}),
+    (["--quit-only", "--quit-on", "never", "--quit-url", "http://10.0.0.5:15020/quitquitquit"], {}),
+    (["/app"], {"ISTIO_QUIT_API": "http://10.0.0.5:15020"}),
+    (["/app"], {"GENERIC_QUIT_ENDPOINTS": "http://10.0.0.5:15020/quitquitquit"}),
+])
+def test_a_quit_url_off_loopback_is_a_usage_error_naming_it_and_the_way_out(argv, env):
+    with pytest.raises(UsageError) as error:
+        load(argv, env)
+    assert REMOTE_QUIT in str(error.value) and ALLOW in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("argv, env", [
+    (["--allow-remote-quit", "--quit-url", "http://10.0.0.5:15020/quitquitquit", "/app"], {}),
+    (["/app"], {"SIDECAR_KILLER_ALLOW_REMOTE_QUIT": "true", "ISTIO_QUIT_API": "http://sidecar.internal:15020"}),
+])
+def test_remote_quit_urls_are_allowed_on_request(argv, env):
+    assert not load(argv, env).quit_urls[0].host.startswith("127.")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.3.4.5", "localhost", "LocalHost", "[::1]", "[0:0::1]"])
+def test_loopback_quit_urls_need_no_permission(host):
+    assert load(["--quit-url", f"http://{host}:15020/quitquitquit", "/app"], {}).quit_urls
+
+
+@pytest.mark.parametrize("argv, env", [
+    (["--quit-on", "never", "--quit-url", "http://10.0.0.5:1/q", "/app"], {}),
+    (["--disabled", "--quit-url", "http://10.0.0.5:1/q", "/app"], {}),
+    # scuttle never quits when its admin API is off loopback: nothing will be POSTed, nothing to refuse
+    (["/app"], {"ENVOY_ADMIN_API": "http://envoy.internal:15000", "ISTIO_QUIT_API": "http://envoy.internal:15020"}),
+])
+def test_remote_quit_urls_that_are_never_posted_are_not_an_error(argv, env):
+    load(argv, env)
 
 
 def test_one_shot_modes_need_no_command():
@@ -112,5 +157,8 @@ def test_help_and_version_win(flag, action):
 def test_help_lists_every_flag_and_variable():
     text = help_text("9.9")
     for word in ["--ready-url", "SIDECAR_KILLER_READY_URL", "--quit-url", "SIDECAR_KILLER_QUIT_URL",
-                 "--check-ready", "--quit-only", "SIDECAR_KILLER_DISABLED", "exit codes", "examples"]:
+                 "--check-ready", "--quit-only", "SIDECAR_KILLER_DISABLED", "exit codes", "examples",
+                 "--allow-remote-quit",
+                 "SIDECAR_KILLER_ALLOW_REMOTE_QUIT"]:
         assert word in text
+    assert "73" not in text and "/tmp" not in text  # the binary extracts nothing any more

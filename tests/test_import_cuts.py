@@ -10,6 +10,7 @@ from pathlib import Path
 NOT_ON_THE_DEFAULT_PATH = (
     "dataclasses", "inspect", "typing",  # ~20 ms frozen (inspect's run-time hook), see the doc
     "json", "ctypes",                    # only for JSON logs / at spawn
+    "unicodedata", "encodings.idna",     # 1.1 MB, not in the frozen binary: non-ASCII hosts are refused
 )
 
 
@@ -24,6 +25,25 @@ def test_the_default_start_imports_none_of_the_cut_modules():
     loaded = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True,
                             check=True, cwd=Path(__file__).resolve().parent.parent).stdout
     assert loaded.split() == []
+
+
+def test_a_non_ascii_host_is_refused_without_loading_unicodedata():
+    """urllib.parse imports unicodedata for a non-ASCII host; the URL is refused before that."""
+    script = (
+        "import sys\n"
+        "from entrypoint import config\n"
+        "for url in ('http://bücher.example/q', 'http://xn--bcher-kva.example/pfäd'):\n"
+        "    try:\n"
+        "        config.load(['--quit-url', url, '--allow-remote-quit', '--', 'true'], {})\n"
+        "    except config.UsageError as error:\n"
+        "        print(error)\n"
+        "print(' '.join(m for m in ('unicodedata', 'encodings.idna', 'stringprep') if m in sys.modules))\n"
+    )
+    lines = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True,
+                           check=True, cwd=Path(__file__).resolve().parent.parent).stdout.splitlines()
+    assert lines[0].startswith("--quit-url: 'http://bücher.example/q' is not ASCII")
+    assert lines[1].startswith("--quit-url: 'http://xn--bcher-kva.example/pfäd' is not ASCII")
+    assert lines[2:] == [""]
 
 
 def _entrypoint(args, **kwargs):

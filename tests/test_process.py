@@ -360,6 +360,11 @@ def test_other_signals_while_waiting_are_not_fatal(sidecar, wrappers):
     (["--quit-url", "ftp://x/q", "true"], {}, "--quit-url: 'ftp://x/q'"),
     ([], {}, "no command to run"),
     (["true"], {"SIDECAR_KILLER_QUIT_ON": "sometimes"}, "SIDECAR_KILLER_QUIT_ON: 'sometimes'"),
+    (["--quit-url", "http://10.1.2.3:15020/quitquitquit", "true"], {},
+     "quit URL 'http://10.1.2.3:15020/quitquitquit' is not on loopback"),
+    (["true"], {"ISTIO_QUIT_API": "http://istio.example:15020"}, "add --allow-remote-quit"),
+    (["--ready-url", "http://prøxy:15021/healthz/ready", "true"], {}, "--ready-url: 'http://prøxy:15021/healthz/ready' is not ASCII"),
+    (["true"], {"SIDECAR_KILLER_QUIT_URL": "http://ß.example/q"}, "is not ASCII"),
 ])
 def test_usage_errors_are_one_line_and_64(args, env, needle):
     w = run(args, extra_env=env)
