@@ -13,6 +13,8 @@ from entrypoint.http_request import Answer, request
 REFUSED_INTERVAL = 0.02
 # Every non-200 answer makes pilot-agent log "Envoy proxy is NOT ready": at most 10 a second.
 ANSWERED_INTERVAL = 0.1
+# Every probe gets this whole budget, the last one before the deadline too: cut short, it would
+# time out and the timeout line would name that ("no answer within 0.0s"), not the proxy's answer.
 PROBE_TIMEOUT = 1.0
 
 
@@ -35,25 +37,23 @@ def wait_for_proxy(url: Url, timeout: float, log,
 
     Probes start on a schedule (every ANSWERED_INTERVAL after a non-200 answer, REFUSED_INTERVAL
     after a refusal); the time in between is spent in sigtimedwait, so a signal ends it at once.
+    No probe starts at or past the deadline, so the wait ends at the deadline with the last real
+    answer, or at most one PROBE_TIMEOUT past it when the proxy hangs.
     """
     start = clock()
     deadline = start + timeout if timeout > 0 else None
     answered = False
-    last = None
     while True:
         probe_start = clock()
-        budget = PROBE_TIMEOUT if deadline is None else min(PROBE_TIMEOUT, max(deadline - probe_start, 0.001))
-        last = probe(url, budget)
+        last = probe(url, PROBE_TIMEOUT)
         answered = answered or not last.refused
         now = clock()
         if last.status == 200:
             return Outcome(True, now - start, True, last)
         log.debug("proxy_not_ready", f"proxy not ready: {last.describe()}", answer=last.describe())
         next_probe = probe_start + (REFUSED_INTERVAL if last.refused else ANSWERED_INTERVAL)
-        if deadline is not None:
-            if now >= deadline:
-                return Outcome(False, now - start, answered, last)
-            next_probe = min(next_probe, deadline)
+        if deadline is not None and next_probe >= deadline:
+            next_probe = deadline  # no probe at the deadline: wait for it, then report
         # Sleep until the next probe, but wake for signals.
         while (remaining := next_probe - clock()) > 0:
             signum = next_signal(remaining)
@@ -62,3 +62,5 @@ def wait_for_proxy(url: Url, timeout: float, log,
             if signum is not None and signum != signals.signal.SIGCHLD:
                 log.debug("signal_ignored", f"ignoring {signals.name(signum)}: the app has not started",
                           signal=signals.name(signum))
+        if deadline is not None and clock() >= deadline:
+            return Outcome(False, clock() - start, answered, last)

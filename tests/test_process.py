@@ -79,7 +79,8 @@ def test_readiness_timeout(sidecar, tmp_path, mode, expected):
     assert w.returncode == expected
     assert marker.exists() is (mode == "run")
     assert len(fake.quits) == 1  # the pod can finish either way
-    # The wait ends at the first probe past the deadline: 0.5 s, or a little more when loaded.
+    # No probe starts at the deadline and each gets its whole budget, so the last answer is the
+    # proxy's own; the wait ends at 0.5 s, later only by a probe in flight when loaded.
     assert re.search(r"proxy not ready after 0\.[5-9]s \(last answer: HTTP 503\)", w.stderr), w.stderr
 
 

@@ -110,13 +110,15 @@ def test_should_quit(quit_on, code, expected):
 
 
 # -- readiness pacing ---------------------------------------------------------------
-def run_wait(answers, timeout, cost=0.001):
+def run_wait(answers, timeout, cost=0.001, budgets=None, **kwargs):
     """Drive wait_for_proxy with a fake clock; ``answers`` is a function of the time."""
     clock = FakeClock()
     probes = []
 
     def probe(url, budget):
         probes.append(clock.now)
+        if budgets is not None:
+            budgets.append(budget)
         clock.now += cost
         return answers(clock.now)
 
@@ -124,7 +126,7 @@ def run_wait(answers, timeout, cost=0.001):
         clock.now += seconds
         return None
     outcome = readiness.wait_for_proxy(parse_url("http://h/r"), timeout, Recorder(), probe=probe,
-                                       next_signal=next_signal, clock=clock)
+                                       next_signal=next_signal, clock=clock, **kwargs)
     return outcome, probes
 
 
@@ -146,6 +148,18 @@ def test_ready_as_soon_as_200():
     outcome, probes = run_wait(lambda t: Answer(200) if t >= 0.5 else Answer(503), timeout=0)
     assert outcome.ready
     assert 0.5 <= outcome.waited <= 0.5 + readiness.ANSWERED_INTERVAL + 0.01
+
+
+@pytest.mark.parametrize("timeout", [0.5, 0.55, 0.59, 1.0, 2.345])
+def test_the_last_probe_before_the_deadline_gets_a_whole_budget(timeout):
+    """A probe cut short would time out and the timeout line would name that, not the 503."""
+    budgets = []
+    slow = 0.02  # each answer takes 20 ms: a probe with less budget would time out
+    outcome, probes = run_wait(lambda t: Answer(503), timeout, cost=slow, budgets=budgets)
+    assert budgets and min(budgets) == readiness.PROBE_TIMEOUT
+    assert outcome.last == Answer(503)
+    assert max(probes) < timeout, "no probe starts at or past the deadline"
+    assert timeout - 1e-9 <= outcome.waited <= timeout + slow + 1e-9
 
 
 def test_stop_signal_ends_the_wait():
