@@ -181,6 +181,16 @@ def test_sigterm_the_instant_the_container_starts_is_never_lost(pod, scratch_ima
         assert_one_quit_after(p)
 
 
+def test_localhost_resolves_in_a_scratch_image(pod, scratch_image):
+    """URLs naming localhost work with no libc NSS files in the image: Docker mounts /etc/hosts."""
+    p = pod(None, image=scratch_image, environment={
+        "APP_EXIT": "0", "SIDECAR_KILLER_READY_URL": "http://localhost:15021/healthz/ready",
+        "SIDECAR_KILLER_QUIT_URL": "http://localhost:15020/quitquitquit"})
+    assert p.app_code() == 0, p.explain()
+    assert "proxy quit: POST http://localhost:15020/quitquitquit answered 200" in stderr_of(p.app)
+    assert_one_quit_after(p)
+
+
 def test_non_root_user_works(pod, scratch_image):
     """The image runs as user 65532 (no root): the binary is 0755 and needs nothing else."""
     p = pod(None, image=scratch_image, user="65532", environment={"APP_EXIT": "4"})
