@@ -35,7 +35,7 @@ def main(argv: list | None = None, environ: dict | None = None) -> int:
         if config.check_ready:
             return check_ready(config, log)
         if config.quit_only:
-            landed = quitting.quit_all(config.quit_urls, config.quit_timeout, True, log)
+            landed = quitting.quit_all(config.quit_urls, config.quit_timeout, True, log, ready=config.ready_url)
             return 0 if landed else exitcodes.NOT_READY
         return run_lifecycle(config, environ, log)
     except Exception as error:  # a bug of ours must still end in a code, not a traceback death
@@ -48,26 +48,25 @@ def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> i
     become_subreaper()   # orphans of the app come to us to be reaped
     started = time.monotonic()
 
-    proxy_answered = True
+    outcome = None  # not waited: nothing known about the proxy
     if config.disabled:
         log.info("disabled", "disabled: not waiting for or quitting the proxy")
     elif config.no_wait:
         log.info("not_waiting", "not waiting for the proxy (--no-wait)")
     else:
         outcome = wait(config, log)
-        proxy_answered = outcome.answered
         if outcome.signal is not None:
             code = exitcodes.SIGNAL_BASE + outcome.signal
             log.info("start_abandoned",
                      f"got {signals.name(outcome.signal)} while waiting for the proxy: not starting the app")
-            return finish(config, code, proxy_answered, log)
+            return finish(config, code, outcome, log)
         if not outcome.ready and config.on_ready_timeout == "fail":
             log.error("not_started", "not starting the app (--on-ready-timeout=fail); "
                       "raise --ready-timeout or use --on-ready-timeout=run")
-            return finish(config, exitcodes.UNAVAILABLE, proxy_answered, log)
+            return finish(config, exitcodes.UNAVAILABLE, outcome, log)
 
     code = run_app(config, environ, log, started)
-    return finish(config, code, proxy_answered, log)
+    return finish(config, code, outcome, log)
 
 
 def wait(config: configuration.Config, log: Logger) -> readiness.Outcome:
@@ -114,15 +113,18 @@ def run_app(config: configuration.Config, env: dict, log: Logger, started: float
     return code
 
 
-def finish(config: configuration.Config, code: int, proxy_answered: bool, log: Logger) -> int:
+def finish(config: configuration.Config, code: int, outcome: readiness.Outcome | None, log: Logger) -> int:
     """Quit the proxy as --quit-on says, then hand back ``code`` untouched."""
     if config.disabled:
         return code
     if not quitting.should_quit(config.quit_on, code):
         log.info("proxy_kept", f"leaving the proxy running (--quit-on={config.quit_on}, exit code {code})")
         return code
-    # No proxy ever answered: one attempt, not the whole --quit-timeout of retries.
-    quitting.quit_all(config.quit_urls, config.quit_timeout, proxy_answered, log)
+    # Nothing ever answered the probes: one attempt, not the whole --quit-timeout of retries.
+    # Something did: a quit that gets no 2xx but leaves its ports refusing has landed.
+    seen = outcome is not None and outcome.answered
+    quitting.quit_all(config.quit_urls, config.quit_timeout, outcome is None or seen, log,
+                      ready=config.ready_url, ready_seen=seen)
     return code
 
 

@@ -29,6 +29,18 @@ def _connect(address, timeout, source_address=None):
                                     timeout, source_address)
 
 
+def refused(host: str, port: int, timeout: float) -> bool:
+    """True if nothing listens at host:port (the connection is refused). A connection that is
+    accepted, or any other failure (timeout, unreachable), is False: not proof of absence."""
+    try:
+        _connect((host, port), max(timeout, 0.001)).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
 def request(method: str, url: Url, timeout: float) -> Answer:
     """Send one request with a fresh connection; never raises, never blocks past ``timeout``."""
     connection = http.client.HTTPConnection(url.host, url.port, timeout=max(timeout, 0.001))

@@ -45,6 +45,10 @@ def parse_url(text: str) -> Url:
     return Url(text.strip(), parts.hostname, port, path)
 
 
+def address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def is_loopback(host: str) -> bool:
     """127.0.0.0/8, ::1 or localhost: the pod's own network namespace."""
     if host in ("localhost", "127.0.0.1", "::1"):

@@ -315,6 +315,36 @@ def test_quit_failures_never_change_the_code_nor_hold_past_the_timeout(sidecar, 
         assert len(fake.requests_for("quit")) >= (2 if mode == "status:500" else 0)
 
 
+def test_envoys_routed_quit_that_closes_without_answer_is_judged_by_its_effect(sidecar):
+    """Envoy exits before relaying the 200: the connection closes, then its ports refuse."""
+    fake = sidecar(quit_mode="close", quit_exit=0.05)
+    w = run(urls(fake, "--quit-timeout", "5", "--", SH, "-c", "exit 3"))
+    assert w.returncode == 3
+    assert len(fake.quits) == 1
+    assert re.search(r"proxy quit: the proxy is gone \(127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+ refuse connections "
+                     r"now\), though POST \S+ got Remote end closed connection without response", w.stderr), w.stderr
+    assert "warning" not in w.stderr
+
+
+@pytest.mark.parametrize("quit_mode", ["close", "status:503"])
+def test_quit_only_lands_when_the_proxy_goes_away(sidecar, quit_mode):
+    """--quit-only (a preStop hook) exits 0: a routed Envoy, or an agent that exits during the retries."""
+    fake = sidecar(quit_mode=quit_mode, quit_exit=0.05 if quit_mode == "close" else 0.2)
+    w = run(["--quit-only", "--ready-url", fake.ready_url, "--quit-url", fake.quit_url])
+    assert w.returncode == 0, w.stderr
+    assert "the proxy is gone" in w.stderr
+
+
+def test_quit_only_fails_when_the_connection_closes_but_the_proxy_stays(sidecar):
+    fake = sidecar(quit_mode="close")
+    started = time.monotonic()
+    w = run(["--quit-only", "--quit-timeout", "0.5", "--ready-url", fake.ready_url, "--quit-url", fake.quit_url])
+    assert w.returncode == 1
+    assert "could not quit the proxy" in w.stderr and "Remote end closed" in w.stderr
+    assert time.monotonic() - started < 0.5 + 1.5
+    assert len(fake.quits) == 1
+
+
 def test_every_quit_url_is_posted(sidecar):
     first, second = sidecar(), sidecar()
     w = run(["--ready-url", first.ready_url, "--quit-url", first.quit_url,

@@ -102,6 +102,104 @@ def test_quit_all_tries_every_url_even_after_a_failure():
     assert seen == ["a", "b"]
 
 
+# -- a quit is judged by its effect ---------------------------------------------------------
+CLOSED = Answer(error="Remote end closed connection without response")
+REFUSED = Answer(error="connection refused", refused=True)
+
+
+def judged_quit(answers, refusing, timeout=2.0, retry=True, ready="http://127.0.0.1:15021/healthz/ready",
+                ready_seen=False, cost=0.0):
+    """quit_all against scripted POST answers; ``refusing(host, port, t)`` says if a port refuses
+    at fake time t. Returns (landed, POST timeouts, port checks, log lines, fake clock)."""
+    clock = FakeClock()
+    post, calls = scripted_post(clock, answers, cost)
+    checks = []
+
+    def refuses(host, port, budget):
+        checks.append((host, port))
+        return refusing(host, port, clock.now)
+    log = Recorder()
+    landed = quitting.quit_all([parse_url("http://127.0.0.1:15020/quitquitquit")], timeout, retry, log,
+                               ready=parse_url(ready) if ready else None, ready_seen=ready_seen,
+                               post=post, refuses=refuses, sleep=clock.sleep, clock=clock)
+    return landed, calls, checks, log.lines, clock
+
+
+def test_a_quit_closed_without_answer_lands_once_the_proxy_stops_listening():
+    """Envoy quit through a route exits before answering; its ports close a moment later."""
+    landed, calls, checks, lines, clock = judged_quit([CLOSED], lambda host, port, t: t >= 0.1)
+    assert landed
+    assert len(calls) == 1, "a request that may have landed is not sent again"
+    assert {("127.0.0.1", 15020), ("127.0.0.1", 15021)} <= set(checks)
+    level, event, message = lines[-1]
+    assert (level, event) == ("info", "proxy_quit")
+    assert "the proxy is gone (127.0.0.1:15020, 127.0.0.1:15021 refuse connections now)" in message
+    assert "though POST http://127.0.0.1:15020/quitquitquit got Remote end closed connection" in message
+
+
+def test_a_quit_closed_without_answer_fails_while_the_proxy_still_listens():
+    landed, calls, checks, lines, clock = judged_quit([CLOSED], lambda host, port, t: False, timeout=2)
+    assert not landed and len(calls) == 1
+    assert clock.now <= 2.0 + 1e-9, "bounded by --quit-timeout"
+    assert len(checks) >= 4, "kept looking until the deadline"
+    assert lines[-1][1] == "quit_failed" and "Remote end closed" in lines[-1][2]
+
+
+def test_the_proxy_is_not_gone_while_its_ready_port_still_listens():
+    """pilot-agent's port refusing is not enough while Envoy still listens on 15021."""
+    landed, *_ = judged_quit([CLOSED], lambda host, port, t: port == 15020)
+    assert not landed
+
+
+def test_a_refused_first_quit_is_not_landed_when_nothing_was_ever_seen():
+    """No proxy at all (or a wrong URL): ports that never listened prove nothing."""
+    landed, calls, checks, lines, _ = judged_quit([REFUSED], lambda host, port, t: True, timeout=1)
+    assert not landed and checks == []
+    assert "connection refused" in lines[-1][2]
+
+
+def test_a_refused_quit_lands_when_the_proxy_seen_at_the_ready_port_is_gone():
+    landed, calls, checks, lines, _ = judged_quit([REFUSED], lambda host, port, t: True, ready_seen=True)
+    assert landed and len(calls) == 1
+    assert "though POST http://127.0.0.1:15020/quitquitquit got connection refused" in lines[-1][2]
+
+
+def test_readiness_seen_on_another_host_is_no_evidence_here():
+    landed, _, checks, _, _ = judged_quit([REFUSED], lambda host, port, t: True, timeout=0.5,
+                                          ready="http://10.0.0.5:15000/ready", ready_seen=True)
+    assert not landed and checks == []
+
+
+def test_a_proxy_that_exits_late_is_gone_when_the_retry_arrives():
+    """pilot-agent answered 503 while exiting; the retry finds the port closed."""
+    landed, calls, _, lines, _ = judged_quit([Answer(503), REFUSED], lambda host, port, t: t >= 0.04)
+    assert landed and len(calls) == 2
+    assert "got connection refused" in lines[-1][2]
+
+
+@pytest.mark.parametrize("status", [403, 404, 405])
+def test_a_4xx_is_a_refusal_not_a_quit_in_progress(status):
+    landed, calls, checks, _, _ = judged_quit([Answer(status)], lambda host, port, t: True, ready_seen=True)
+    assert not landed and len(calls) == 1 and checks == []
+
+
+def test_a_hung_quit_is_checked_once_within_its_deadline():
+    landed, calls, checks, lines, clock = judged_quit([Answer(error="no answer within 1.5s")],
+                                                      lambda host, port, t: False, timeout=1.5, cost=1.5)
+    assert not landed and len(calls) == 1 and len(checks) == 1
+    assert clock.now == pytest.approx(1.5)
+
+
+def test_a_linkerd_quit_checks_its_one_port():
+    clock = FakeClock()
+    checks = []
+    url = parse_url("http://127.0.0.1:4191/shutdown")
+    assert quitting.quit_all([url], 1, True, Recorder(), ready=parse_url("http://127.0.0.1:4191/ready"),
+                             post=lambda u, t: CLOSED, refuses=lambda h, p, t: checks.append(p) or True,
+                             sleep=clock.sleep, clock=clock)
+    assert checks == [4191]
+
+
 @pytest.mark.parametrize("quit_on, code, expected", [
     ("always", 0, True), ("always", 3, True), ("success", 0, True), ("success", 1, False),
     ("success", 143, False), ("never", 0, False)])

@@ -10,7 +10,11 @@
 enabled", as proxies since v2.236 do unless the endpoint is enabled.
 
 ``quit_mode`` turns the quit endpoint into a failure for tests: ``status:500`` answers
-500, ``hang`` accepts and never answers, ``refuse`` never listens.
+500, ``hang`` accepts and never answers, ``refuse`` never listens, ``close`` closes the
+connection without answering (Envoy quit through a routed listener exits before it answers).
+``quit_exit`` (seconds): after a quit POST, whatever the answer, both ports stop listening that
+much later, as the proxy exits (``close`` with 0.05 is Envoy's routed quit; ``status:503`` with a
+delay, a proxy that exits while a retry is under way). None: they keep listening.
 
 Usable in-process (``FakeSidecar``) or as a program (the fake istio-proxy container):
 ``python3 fake_sidecar.py --ready-port 15021 --quit-port 15020 --ready-after 0.5``
@@ -50,7 +54,8 @@ class FakeSidecar:
     host: str = "127.0.0.1"
     listen_after: float = 0.0
     ready_after: float = 0.0
-    quit_mode: str = "ok"  # ok | status:NNN | hang | refuse | disabled (linkerd)
+    quit_mode: str = "ok"  # ok | status:NNN | hang | refuse | close | disabled (linkerd)
+    quit_exit: float | None = None  # after a quit POST, stop listening this much later
     mesh: str = "istio"    # istio | linkerd
     on_quit: object = None  # called after a successful quit (the program exits)
     requests: list = field(default_factory=list)
@@ -121,6 +126,10 @@ class FakeSidecar:
                 server.shutdown()
                 server.server_close()
 
+    def _exit(self):
+        self.close()
+        self.quit_done.set()  # the program ends
+
     def __enter__(self):
         return self.start()
 
@@ -172,7 +181,7 @@ class FakeSidecar:
             return 403, b"forbidden\n"
         if method != "POST":
             return 405, b"Method Not Allowed\n"
-        if self.quit_mode == "hang":
+        if self.quit_mode in ("hang", "close"):
             return None, b""
         if self.quit_mode.startswith("status:"):
             return int(self.quit_mode.split(":", 1)[1]), b"internal error\n"
@@ -183,7 +192,14 @@ class FakeSidecar:
         status, body = self._answer(role, method, path, handler.client_address[0])
         with self._lock:
             self.requests.append(Request(time.monotonic(), role, method, path, status))
+        if self.quit_exit is not None and path == self.quit_path and method == "POST" and status != 403:
+            timer = threading.Timer(self.quit_exit, self._exit)  # the proxy exits, whatever it answered
+            timer.daemon = True
+            timer.start()
         if status is None:
+            if self.quit_mode == "close" and path == self.quit_path:
+                handler.close_connection = True  # closed without a response
+                return
             self._hang.wait(60)  # accept, never answer
             return
         handler.send_response(status)
@@ -208,6 +224,7 @@ def main(argv=None) -> int:
     parser.add_argument("--listen-after", type=float, default=0.0)
     parser.add_argument("--ready-after", type=float, default=0.0)
     parser.add_argument("--quit-mode", default="ok")
+    parser.add_argument("--quit-exit", type=float, default=None)
     parser.add_argument("--mesh", default="istio", choices=("istio", "linkerd"))
     parser.add_argument("--exit-after", type=float, default=0.0,
                         help="exit 0 after this many seconds even without a quit (0: never)")
@@ -216,7 +233,7 @@ def main(argv=None) -> int:
     started = time.monotonic()
     sidecar = FakeSidecar(ready_port=args.ready_port, quit_port=args.quit_port, host=args.host,
                           listen_after=args.listen_after, ready_after=args.ready_after,
-                          quit_mode=args.quit_mode, mesh=args.mesh)
+                          quit_mode=args.quit_mode, quit_exit=args.quit_exit, mesh=args.mesh)
     printed = 0
 
     def report():
