@@ -6,8 +6,10 @@ import sys
 import time
 
 from entrypoint import __version__, compat, config as configuration, exitcodes, quitting, readiness, signals
+from entrypoint.http_request import refused
 from entrypoint.log import Logger
 from entrypoint.supervisor import Supervisor, become_subreaper, release_startup_memory, spawn
+from entrypoint.values import address
 
 
 def main(argv: list | None = None, environ: dict | None = None) -> int:
@@ -60,7 +62,7 @@ def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> i
             log.info("start_abandoned",
                      f"got {signals.name(outcome.signal)} while waiting for the proxy: not starting the app")
             return finish(config, code, outcome, log)
-        if not outcome.ready and config.on_ready_timeout == "fail":
+        if not outcome.ready and not outcome.absent and config.on_ready_timeout == "fail":
             log.error("not_started", "not starting the app (--on-ready-timeout=fail); "
                       "raise --ready-timeout or use --on-ready-timeout=run")
             return finish(config, exitcodes.UNAVAILABLE, outcome, log)
@@ -73,9 +75,20 @@ def wait(config: configuration.Config, log: Logger) -> readiness.Outcome:
     limit = f"{config.ready_timeout:g}s" if config.ready_timeout else "no time limit"
     log.info("waiting", f"waiting for the proxy at {config.ready_url} ({limit})",
              url=str(config.ready_url))
-    outcome = readiness.wait_for_proxy(config.ready_url, config.ready_timeout, log)
+    quit_ports = list(dict.fromkeys((url.host, url.port) for url in config.quit_urls))
+
+    def anything_listens() -> bool:  # pilot-agent's 15020 listens long before Envoy's 15021
+        return not all(refused(host, port, readiness.PROBE_TIMEOUT) for host, port in quit_ports)
+    outcome = readiness.wait_for_proxy(config.ready_url, config.ready_timeout, log,
+                                       no_proxy_grace=config.no_proxy_grace, anything_listens=anything_listens)
     if outcome.ready:
         log.info("proxy_ready", f"proxy ready after {outcome.waited:.1f}s", waited=round(outcome.waited, 3))
+    elif outcome.absent:
+        ports = [(config.ready_url.host, config.ready_url.port)] + quit_ports
+        where = ", ".join(dict.fromkeys(address(host, port) for host, port in ports))
+        log.info("proxy_absent", f"no proxy in this pod: nothing listened at {where} for {outcome.waited:.1f}s "
+                 "(--no-proxy-grace); running the app without waiting for or quitting a proxy",
+                 waited=round(outcome.waited, 3))
     elif outcome.signal is None and not outcome.answered:
         log.warning("no_proxy", f"nothing listens at {config.ready_url} after {outcome.waited:.1f}s "
                     "(every connection refused): is the sidecar injected into this pod? "
@@ -115,8 +128,8 @@ def run_app(config: configuration.Config, env: dict, log: Logger, started: float
 
 def finish(config: configuration.Config, code: int, outcome: readiness.Outcome | None, log: Logger) -> int:
     """Quit the proxy as --quit-on says, then hand back ``code`` untouched."""
-    if config.disabled:
-        return code
+    if config.disabled or (outcome is not None and outcome.absent):
+        return code  # no proxy to quit
     if not quitting.should_quit(config.quit_on, code):
         log.info("proxy_kept", f"leaving the proxy running (--quit-on={config.quit_on}, exit code {code})")
         return code

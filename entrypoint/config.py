@@ -52,6 +52,9 @@ OPTIONS = (
            parse_seconds, 60.0, "SECONDS"),
     Option("on_ready_timeout", "fail: do not start the app, quit the proxy, exit 69; run: start it anyway",
            choice("fail", "run"), "fail", "fail|run"),
+    Option("no_proxy_grace", "nothing listens at the ready and quit ports this long: no proxy, "
+           "run the app without it; 0: off",
+           parse_seconds, 0.0, "SECONDS"),
     Option("quit_urls", "POSTed after the app exits; repeatable (env: comma-separated)",
            parse_url, None, "URL", repeat=True, flag_name="quit_url"),
     Option("allow_remote_quit", "allow quit URLs whose host is not loopback (127.0.0.0/8, ::1, localhost)"),
@@ -83,6 +86,7 @@ class Config:
         self.no_wait = False
         self.ready_timeout = 60.0
         self.on_ready_timeout = "fail"
+        self.no_proxy_grace = 0.0
         self.quit_urls: tuple = ()
         self.allow_remote_quit = False
         self.quit_timeout = 10.0
@@ -184,6 +188,9 @@ def load(argv: list, environ: dict) -> Config:
         raise UsageError(f"quit URL {str(remote[0])!r} is not on loopback (127.0.0.0/8, ::1, localhost): "
                          "it would make another host's proxy exit; if that is intended, add "
                          "--allow-remote-quit (SIDECAR_KILLER_ALLOW_REMOTE_QUIT=true)")
+    if config.no_proxy_grace and config.ready_timeout and config.no_proxy_grace >= config.ready_timeout:
+        raise UsageError(f"--no-proxy-grace {config.no_proxy_grace:g} must be shorter than --ready-timeout "
+                         f"{config.ready_timeout:g} to ever apply")
     if config.check_ready and config.quit_only:
         raise UsageError("--check-ready and --quit-only cannot be combined")
     one_shot = "--check-ready" if config.check_ready else "--quit-only" if config.quit_only else None
@@ -224,6 +231,7 @@ def help_text(version: str) -> str:
         "  sidecar-killer --ready-timeout 120 -- /app --flag",
         "  sidecar-killer --mesh linkerd -- /app",
         "  sidecar-killer --quit-on success -- /app     # restartPolicy: OnFailure",
+        "  sidecar-killer --no-proxy-grace 30 -- /app   # one image, meshed or not",
         "  sidecar-killer --check-ready                 # exec probe or HEALTHCHECK",
     ]
     return "\n".join(lines) + "\n"

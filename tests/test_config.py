@@ -38,7 +38,8 @@ def test_every_option_has_an_environment_variable():
            "SIDECAR_KILLER_QUIT_TIMEOUT": "2.5", "SIDECAR_KILLER_QUIT_ON": "success",
            "SIDECAR_KILLER_MESH": "linkerd", "SIDECAR_KILLER_SIGNAL_GROUP": "yes",
            "SIDECAR_KILLER_LOG_FORMAT": "json", "SIDECAR_KILLER_LOG_LEVEL": "debug",
-           "SIDECAR_KILLER_DISABLED": "TRUE", "SIDECAR_KILLER_ALLOW_REMOTE_QUIT": "1"}
+           "SIDECAR_KILLER_DISABLED": "TRUE", "SIDECAR_KILLER_ALLOW_REMOTE_QUIT": "1",
+           "SIDECAR_KILLER_NO_PROXY_GRACE": "7"}
     config = load(["/app"], env)
     assert str(config.ready_url) == "http://h:1/a"
     assert config.ready_timeout == 0
@@ -51,6 +52,7 @@ def test_every_option_has_an_environment_variable():
     assert (config.log_format, config.log_level) == ("json", "debug")
     assert config.disabled is True
     assert config.allow_remote_quit is True
+    assert config.no_proxy_grace == 7.0
 
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("yes", True),
@@ -94,6 +96,7 @@ def test_double_dash_ends_options():
     (["--check-ready", "--quit-only"], {}, "cannot be combined"),
     (["--ready-url", "http://bücher.example/r", "/app"], {}, "--ready-url: 'http://bücher.example/r' is not ASCII"),
     (["/app"], {"SIDECAR_KILLER_QUIT_URL": "http://127.0.0.1/qüit"}, "SIDECAR_KILLER_QUIT_URL: "),
+    (["--no-proxy-grace", "60", "/app"], {}, "--no-proxy-grace 60 must be shorter than --ready-timeout 60"),
 ])
 def test_usage_errors_name_the_option_and_value(argv, env, message):
     with pytest.raises(UsageError) as error:
@@ -144,6 +147,13 @@ def test_remote_quit_urls_that_are_never_posted_are_not_an_error(argv, env):
     load(argv, env)
 
 
+# -- no-proxy grace -----------------------------------------------------------------------
+def test_no_proxy_grace_is_off_by_default_and_takes_seconds():
+    assert load(["/app"], {}).no_proxy_grace == 0
+    assert load(["--no-proxy-grace", "20", "/app"], {}).no_proxy_grace == 20.0
+    assert load(["--no-proxy-grace=90", "--ready-timeout=0", "/app"], {}).no_proxy_grace == 90.0
+
+
 def test_one_shot_modes_need_no_command():
     assert load(["--check-ready"], {}).check_ready
     assert load(["--quit-only"], {}).quit_only
@@ -158,7 +168,7 @@ def test_help_lists_every_flag_and_variable():
     text = help_text("9.9")
     for word in ["--ready-url", "SIDECAR_KILLER_READY_URL", "--quit-url", "SIDECAR_KILLER_QUIT_URL",
                  "--check-ready", "--quit-only", "SIDECAR_KILLER_DISABLED", "exit codes", "examples",
-                 "--allow-remote-quit",
+                 "--no-proxy-grace", "SIDECAR_KILLER_NO_PROXY_GRACE", "--allow-remote-quit",
                  "SIDECAR_KILLER_ALLOW_REMOTE_QUIT"]:
         assert word in text
     assert "73" not in text and "/tmp" not in text  # the binary extracts nothing any more

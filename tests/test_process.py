@@ -96,6 +96,42 @@ def test_no_sidecar_at_all_is_said_plainly_and_the_quit_is_not_retried(tmp_path)
     assert elapsed < 5, "a quit that cannot land must not use the whole --quit-timeout"
 
 
+# -- meshed or not: --no-proxy-grace ---------------------------------------------------------
+def test_no_proxy_at_all_runs_the_app_after_the_grace_and_quits_nothing():
+    ready, quit_port = _free_port(), _free_port()
+    started = time.monotonic()
+    w = run(["--ready-url", f"http://127.0.0.1:{ready}/healthz/ready",
+             "--quit-url", f"http://127.0.0.1:{quit_port}/quitquitquit", "--no-proxy-grace", "0.4",
+             "--quit-timeout", "20", "--", SH, "-c", "echo ran; exit 7"])
+    elapsed = time.monotonic() - started
+    assert w.returncode == 7 and w.stdout == "ran"
+    assert f"no proxy in this pod: nothing listened at 127.0.0.1:{ready}, 127.0.0.1:{quit_port} for 0.4s" \
+        in w.stderr, w.stderr
+    assert "quit" not in w.stderr.replace("quitting", "").replace("/quitquitquit", ""), "no quit attempted"
+    assert elapsed < 0.4 + 1.5, "promptly after the grace"
+
+
+def test_a_proxy_that_starts_late_within_the_grace_is_waited_for_and_quit(sidecar, tmp_path):
+    """The kubelet started the proxy's container after the app's (e.g. pulling its image)."""
+    fake = sidecar(ready_port=_free_port(), quit_port=_free_port(), start_after=0.6, ready_after=0.3)
+    marker = tmp_path / "started"
+    w = run(urls(fake, "--no-proxy-grace", "2", "--", sys.executable, "-c",
+                 f"import time; open({str(marker)!r}, 'w').write(repr(time.monotonic()))"))
+    assert w.returncode == 0
+    assert float(marker.read_text()) >= fake.requests_for("ready", 200)[0].at, "the app waited for the proxy"
+    assert len(fake.quits) == 1 and fake.quits[0].at >= float(marker.read_text())
+    assert "no proxy" not in w.stderr
+
+
+def test_an_agent_listening_before_envoy_means_a_proxy_is_there(sidecar):
+    """pilot-agent's 15020 listens from the start; Envoy's 15021 only once configured."""
+    fake = sidecar(ready_port=_free_port(), listen_after=0.8, ready_after=1.0)
+    w = run(urls(fake, "--no-proxy-grace", "0.3", "--", SH, "-c", "exit 4"))
+    assert w.returncode == 4
+    assert fake.requests_for("ready", 200) and len(fake.quits) == 1
+    assert "no proxy" not in w.stderr
+
+
 # -- 2. starting the app ------------------------------------------------------------------
 def test_command_not_found_is_127_and_the_proxy_is_still_quit(sidecar):
     fake = sidecar()

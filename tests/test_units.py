@@ -260,6 +260,37 @@ def test_the_last_probe_before_the_deadline_gets_a_whole_budget(timeout):
     assert timeout - 1e-9 <= outcome.waited <= timeout + slow + 1e-9
 
 
+def test_no_proxy_grace_ends_the_wait_when_nothing_listens_anywhere():
+    asked = []
+    outcome, probes = run_wait(lambda t: REFUSED, timeout=10, no_proxy_grace=1.0,
+                               anything_listens=lambda: asked.append(1) or False)
+    assert outcome.absent and not outcome.ready and not outcome.answered
+    assert 1.0 <= outcome.waited < 1.0 + readiness.REFUSED_INTERVAL + 0.01
+    assert asked == [1]
+
+
+def test_a_listening_quit_port_means_a_proxy_is_there():
+    """pilot-agent's 15020 listens long before Envoy's 15021: keep waiting, as without the grace."""
+    asked = []
+    outcome, _ = run_wait(lambda t: REFUSED, timeout=3, no_proxy_grace=1.0,
+                          anything_listens=lambda: asked.append(1) or True)
+    assert not outcome.absent and outcome.waited == pytest.approx(3)
+    assert asked == [1], "decided once"
+
+
+def test_any_answer_before_the_grace_means_a_proxy_is_there():
+    asked = []
+    outcome, _ = run_wait(lambda t: Answer(503) if t > 0.3 else REFUSED, timeout=3, no_proxy_grace=1.0,
+                          anything_listens=lambda: asked.append(1) or False)
+    assert not outcome.absent and outcome.answered and asked == []
+
+
+def test_a_proxy_that_starts_listening_within_the_grace_is_waited_for():
+    outcome, _ = run_wait(lambda t: REFUSED if t < 0.8 else Answer(503) if t < 1.5 else Answer(200),
+                          timeout=10, no_proxy_grace=1.0, anything_listens=lambda: False)
+    assert outcome.ready and not outcome.absent
+
+
 def test_stop_signal_ends_the_wait():
     clock = FakeClock()
     sent = iter([None, signal.SIGUSR1, signal.SIGTERM])

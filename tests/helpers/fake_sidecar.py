@@ -15,6 +15,9 @@ connection without answering (Envoy quit through a routed listener exits before 
 ``quit_exit`` (seconds): after a quit POST, whatever the answer, both ports stop listening that
 much later, as the proxy exits (``close`` with 0.05 is Envoy's routed quit; ``status:503`` with a
 delay, a proxy that exits while a retry is under way). None: they keep listening.
+``start_after`` (seconds): nothing listens at all until then, as when the kubelet starts the
+proxy's container after the app's (pulling its image); ``listen_after`` and ``ready_after``
+count from there.
 
 Usable in-process (``FakeSidecar``) or as a program (the fake istio-proxy container):
 ``python3 fake_sidecar.py --ready-port 15021 --quit-port 15020 --ready-after 0.5``
@@ -56,6 +59,7 @@ class FakeSidecar:
     ready_after: float = 0.0
     quit_mode: str = "ok"  # ok | status:NNN | hang | refuse | close | disabled (linkerd)
     quit_exit: float | None = None  # after a quit POST, stop listening this much later
+    start_after: float = 0.0  # the whole sidecar starts this late
     mesh: str = "istio"    # istio | linkerd
     on_quit: object = None  # called after a successful quit (the program exits)
     requests: list = field(default_factory=list)
@@ -71,6 +75,19 @@ class FakeSidecar:
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> "FakeSidecar":
+        if self.start_after > 0:
+            if not (self.ready_port and (self.quit_port or self.mesh == "linkerd")):
+                raise ValueError("start_after needs fixed ports")
+            self._started = time.monotonic() + self.start_after  # ready_after counts from here
+            timer = threading.Timer(self.start_after, self._start_now)
+            timer.daemon = True
+            timer.start()
+            return self
+        return self._start_now()
+
+    def _start_now(self) -> "FakeSidecar":
+        if self._closed.is_set():
+            return self
         self._started = time.monotonic()
         # The agent (15020) listens from the start; Envoy's listener (15021) after listen_after.
         if self.quit_mode != "refuse" and self.mesh == "istio":
