@@ -25,8 +25,8 @@ class UsageError(Exception):
 
 
 # -- the option table ----------------------------------------------------------------
-# Plain classes, not dataclasses: importing dataclasses costs the frozen binary ~20 ms
-# (inspect, and the PyInstaller hook that comes with it). See docs/performance.md.
+# Plain classes, not dataclasses: dataclasses imports inspect, ~20 ms of every start; the
+# binary leaves both out (build/modules.spec, docs/performance.md).
 class Option(namedtuple("Option", "name help parse default metavar repeat flag_name",
                         defaults=(None, None, "", False, ""))):
     """name: attribute of Config; the flag is --name-with-dashes.
