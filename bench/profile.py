@@ -1,157 +1,197 @@
 #!/usr/bin/env python3
-"""Where the frozen binary's milliseconds and megabytes go (docs/performance.md, issue 5).
+"""Where the static binary's milliseconds and megabytes go (docs/performance.md).
 
-    bench/.venv/bin/python bench/profile.py [BINARY] [--runs N]    (root; needs strace)
+    bench/levers.sh build                                   # first: its profile builds
+    bench/.venv/bin/python bench/profile.py [--runs N]      (root)
 
-1. time: N jobs against the fake sidecar (proxy ready, the app exits at once) under
-   `strace -f` tracing only process, mkdir and connect events; prints the median of each
-   phase of the chain. strace slows the whole by some 10-20 %: read the shares, not the sums.
-2. /tmp: the files each layer extracts, sampled while the app runs.
-3. size: the members of staticx's archive and of PyInstaller's, stored and unpacked.
+1. CPU time (user+sys, from wait4) of a start cut short after each stage: the interpreter
+   alone, then + socket, + email.parser, + http.client, + our package, then the whole job
+   (proxy ready, the app exits at once). The profile builds of bench/levers.sh are the
+   shipped build and the stored-bytecode one with a staged __main__ (SK_PROFILE_STAGE),
+   the same modules otherwise: their difference is the inflate.
+2. The frozen modules a job imports, inflated and unmarshalled here, in this process
+   (compiled at optimize 2 as build/freeze_modules.py does): what that costs per start.
+3. Memory: the wrapper's resident pages while the app runs, by mapping, and its peak.
+4. Size: the binary's segments and the frozen bytecode in it.
 """
 from __future__ import annotations
 
 import argparse
-import io
+import json
+import marshal
 import os
-import re
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import run as bench  # noqa: E402  (bench/run.py: namespace, sidecar, app)
+import run as bench  # noqa: E402  (bench/run.py: namespace, sidecar, wait4)
 
-PHASES = (
-    ("staticx: unpack its archive to /tmp, exec the PyInstaller bootloader", "start", "exec_pyi"),
-    ("PyInstaller parent: unpack libpython & co. to /tmp, fork+exec the child", "exec_pyi", "exec_python"),
-    ("Python child: interpreter start, imports, config, until the first probe", "exec_python", "connect_ready"),
-    ("probe answered 200, app spawned", "connect_ready", "exec_app"),
-    ("app runs (exits 0 at once)", "exec_app", "app_exit"),
-    ("quit POSTed, Python exits", "app_exit", "python_exit"),
-    ("PyInstaller parent: delete its /tmp files, exit", "python_exit", "pyi_exit"),
-    ("staticx: delete its /tmp files, exit", "pyi_exit", "staticx_exit"),
+LEVERS = BENCH / "out" / "levers"
+STAGES = (  # SK_PROFILE_STAGE, what the start has done when it stops
+    ("interpreter", "interpreter start (its own imports: encodings, io, abc, codecs, os, ...)"),
+    ("socket", "+ import socket"),
+    ("email", "+ import email.parser (what http.client needs of email)"),
+    ("http.client", "+ import http.client"),
+    ("entrypoint", "+ our package (entrypoint.cli and what it imports)"),
+    ("", "+ the job: config, one probe, spawn, wait, one quit, exit"),
 )
 
 
-def events(trace: str) -> dict:
-    """Phase marks (seconds) from one `strace -f -ttt` log of the chain."""
-    marks, roles, execs = {}, {}, 0
-    for line in trace.splitlines():
-        match = re.match(r"(\d+) +(\d+\.\d+) (.*)", line)
-        if not match:
-            continue
-        pid, at, call = int(match[1]), float(match[2]), match[3]
-        marks.setdefault("start", at)
-        if call.startswith("execve(") and (call.endswith("= 0") or "unfinished" in call):
-            execs += 1  # 1 staticx, 2 PyInstaller's bootloader, 3 the same as Python child, 4 the app
-            role = {1: "staticx", 2: "exec_pyi", 3: "exec_python", 4: "exec_app"}.get(execs)
-            if role:
-                marks.setdefault(role, at)
-                roles[pid] = role
-        elif call.startswith("connect(") and "15021" in call:
-            marks.setdefault("connect_ready", at)
-        elif call.startswith("+++ exited") and pid in roles:
-            marks[{"staticx": "staticx_exit", "exec_pyi": "pyi_exit", "exec_python": "python_exit",
-                   "exec_app": "app_exit"}[roles[pid]]] = at
-    return marks
+def start_cpu(binary: Path, stage: str, app: str, extra_env: dict | None = None) -> tuple:
+    """CPU ms (user+sys, the app included) and stderr of one start stopped at ``stage``."""
+    env = {"PATH": os.defpath, "SK_PROFILE_STAGE": stage, **(extra_env or {})}
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([str(binary), "--", app, "0"], env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err)
+        code, usage = bench.finish(proc)
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+    if code != 0:
+        sys.exit(f"profile: {binary} stage {stage or 'job'!r} exited {code}: {text}")
+    return (usage.ru_utime + usage.ru_stime) * 1000, text
 
 
-def time_profile(binary: str, runs: int, app: str):
-    cost = {name: [] for name, _, _ in PHASES}
-    totals = []
+def time_profile(builds: dict, runs: int, app: str):
+    cpu = {(name, stage): [] for name in builds for stage, _ in STAGES}
     with bench.FakeSidecar(ready_port=bench.READY_PORT, quit_port=bench.QUIT_PORT):
-        for _ in range(runs):
-            with tempfile.NamedTemporaryFile("r", suffix=".strace") as log:
-                started = time.monotonic()
-                subprocess.run(["strace", "--seccomp-bpf", "-f", "-ttt", "-e", "trace=execve,connect",
-                                "-e", "signal=none", "-o", log.name, binary, "--", app, "0"],
-                               env={"PATH": os.environ.get("PATH", os.defpath)}, stderr=subprocess.DEVNULL,
-                               check=True)
-                totals.append((time.monotonic() - started) * 1000)
-                marks = events(Path(log.name).read_text())
-            for name, begin, end in PHASES:
-                if begin in marks and end in marks:
-                    cost[name].append((marks[end] - marks[begin]) * 1000)
-    print(f"time (median of {runs} jobs under strace, total {statistics.median(totals):.0f} ms):")
-    for name, values in cost.items():
-        if values:
-            print(f"  {statistics.median(values):6.1f} ms  {name}")
+        for _ in range(runs):  # interleaved: load hits every stage alike
+            for name, binary in builds.items():
+                for stage, _ in STAGES:
+                    cpu[name, stage].append(start_cpu(binary, stage, app)[0])
+    print(f"1. CPU time per start, user+sys, by stage (median (min) of {runs} starts each, ms;"
+          f" load {bench.loadavg()}):")
+    names = list(builds)
+    print(f"   {'stage':<72}" + "".join(f"{n:>22}" for n in names) + "   inflate")
+    previous = {n: 0.0 for n in names}
+    for stage, text in STAGES:
+        cells, medians = [], {}
+        for n in names:
+            values = cpu[n, stage]
+            medians[n] = statistics.median(values)
+            cells.append(f"{medians[n]:6.1f} ({min(values):5.1f}) +{medians[n] - previous[n]:5.1f}")
+        inflate = medians[names[0]] - medians[names[-1]] if len(names) > 1 else 0
+        print(f"   {text:<72}" + "".join(f"{c:>22}" for c in cells) + f"   {inflate:5.1f}")
+        previous = medians
 
 
-def tmp_profile(binary: str, app: str):
-    tmpdir = Path(tempfile.mkdtemp(prefix="sk-profile-"))
-    stamp = tmpdir / "started"
-    work = tmpdir / "tmp"
-    work.mkdir()
+def modules_of_job(binary: Path, app: str) -> list:
+    """The modules a job imports, as the profile build lists them at its exit."""
     with bench.FakeSidecar(ready_port=bench.READY_PORT, quit_port=bench.QUIT_PORT):
-        proc = subprocess.Popen([binary, "--", app, "-t", str(stamp), "-s", "500", "0"], stderr=subprocess.DEVNULL,
-                                env={"PATH": os.environ.get("PATH", os.defpath), "TMPDIR": str(work)})
-        while not stamp.exists():
-            time.sleep(0.005)
-        files = sorted(((p.lstat().st_size, str(p.relative_to(work))) for p in work.rglob("*")
-                        if p.is_file() and not p.is_symlink()), reverse=True)
-        proc.wait()
-    print(f"/tmp while the app runs: {sum(size for size, _ in files) / 1e6:.2f} MB in {len(files)} files")
-    for size, name in files:
-        if size > 30000:
-            print(f"  {size / 1e6:6.2f} MB  {name}")
+        _, text = start_cpu(binary, "", app, {"SK_PROFILE_MODULES": "1"})
+    line = next(line for line in text.splitlines() if line.startswith("modules: "))
+    return line.split()[1:]
 
 
-def size_profile(binary: str):
-    data = Path(binary).read_bytes()
-    sections = subprocess.run(["objdump", "-h", binary], capture_output=True, text=True, check=True).stdout
-    match = re.search(r"\.staticx\.archive\s+([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)", sections)
-    if not match:
-        print("size: no .staticx.archive section")
-        return
-    size, offset = int(match[1], 16), int(match[2], 16)
-    archive = data[offset:offset + size]
-    packing = "xz" if archive.startswith(b"\xfd7zXZ\x00") else "not compressed"
-    print(f"size: {len(data) / 1e6:.2f} MB = staticx bootloader {offset / 1e6:.2f} MB "
-          f"+ its archive {size / 1e6:.2f} MB ({packing})")
-    try:
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            members = sorted(((m.size, m.name) for m in tar.getmembers() if m.isfile()), reverse=True)
-            inner = tar.extractfile("sidecar-killer").read()
-    except (tarfile.TarError, KeyError, AttributeError):
-        return
-    for member_size, name in members:
-        print(f"  {member_size / 1e6:6.2f} MB  {name}")
-    reader = Path(__file__).resolve().parent / "out" / "levers" / "work" / "venv" / "bin" / "python"
-    if not reader.exists():
-        print("  (PyInstaller's archive: run bench/levers.sh build first, for its PyInstaller)")
-        return
-    with tempfile.NamedTemporaryFile(suffix=".pyi") as exe:
-        exe.write(inner)
-        exe.flush()
-        listing = subprocess.run([str(reader), "-c", (
-            "import sys\nfrom PyInstaller.archive.readers import CArchiveReader\n"
-            "a = CArchiveReader(sys.argv[1])\n"
-            "for n, (o, c, u, f, t) in sorted(a.toc.items(), key=lambda x: -x[1][2]):\n"
-            "    print(f'{c / 1e6:8.2f} MB stored {u / 1e6:6.2f} MB unpacked  {n}')\n"), exe.name],
-            capture_output=True, text=True).stdout
-    print("  inside sidecar-killer (PyInstaller's archive):")
-    for line in listing.splitlines()[:12]:
-        print("  " + line)
+def unpack_profile(build_dir: Path, imported: list, repeat: int = 50):
+    """Inflate and unmarshal, timed here, of the frozen modules a job imports."""
+    spec = json.loads((build_dir / "modules.json").read_text())
+    lib = os.path.dirname(os.__file__)
+    paths = dict(spec["modules"])
+    paths.update({"_frozen_importlib": f"{lib}/importlib/_bootstrap.py",
+                  "_frozen_importlib_external": f"{lib}/importlib/_bootstrap_external.py",
+                  "zipimport": f"{lib}/zipimport.py", "__main__": spec["entry"]})
+    packed = []
+    for name in imported:
+        if name not in paths:
+            continue  # a built-in C module
+        path = paths[name].replace("/levers/", f"{LEVERS}/", 1)
+        if not os.path.exists(path):  # built in the Debian stage: its stdlib, same version here
+            path = os.path.join(lib, os.path.relpath(paths[name], "/usr/lib/python3.11"))
+        code = compile(Path(path).read_bytes(), f"<frozen {name}>", "exec", optimize=2, dont_inherit=True)
+        data = marshal.dumps(code)
+        packed.append((name, zlib.compress(data, 9), len(data)))
+    inflate = unmarshal = 0.0
+    for _ in range(repeat):
+        for _name, data, _size in packed:
+            started = time.perf_counter()
+            raw = zlib.decompress(data)
+            middle = time.perf_counter()
+            marshal.loads(raw)
+            inflate += middle - started
+            unmarshal += time.perf_counter() - middle
+    frozen = len(packed)
+    print(f"\n2. A job imports {len(imported)} modules: {frozen} frozen ones "
+          f"({sum(len(d) for _, d, _ in packed) / 1e3:.0f} kB compressed, "
+          f"{sum(s for _, _, s in packed) / 1e3:.0f} kB of marshal data), the rest built in (C).")
+    print(f"   Per start, timed here: inflate {inflate / repeat * 1000:.1f} ms, unmarshal "
+          f"{unmarshal / repeat * 1000:.1f} ms (python {sys.version.split()[0]}, mean of {repeat} passes: "
+          "warm caches, so a lower bound of the binary's cold first import).")
+    biggest = sorted(packed, key=lambda p: -p[2])[:8]
+    print("   biggest: " + ", ".join(f"{n} {s / 1e3:.0f} kB" for n, _, s in biggest))
+    groups = {"email": 0, "http": 0, "entrypoint": 0}
+    for name, _, size in packed:
+        top = name.split(".")[0]
+        if top in groups:
+            groups[top] += size
+    print("   marshal data of " + ", ".join(f"{k}.*: {v / 1e3:.0f} kB" for k, v in groups.items()))
+
+
+def memory_profile(binary: Path, app: str):
+    """The wrapper's resident memory by mapping, while the app sleeps."""
+    with tempfile.TemporaryDirectory() as work, \
+            bench.FakeSidecar(ready_port=bench.READY_PORT, quit_port=bench.QUIT_PORT):
+        stamp = bench.Stamp(Path(work))
+        proc = subprocess.Popen([str(binary), "--", app, "-t", str(stamp.path), "-s", "800", "0"],
+                                env={"PATH": os.defpath}, stderr=subprocess.DEVNULL)
+        stamp.wait(10)
+        time.sleep(0.3)  # as bench/run.py samples: the supervisor has settled
+        maps, name, perms = {}, "", ""
+        with open(f"/proc/{proc.pid}/smaps") as smaps:
+            for line in smaps:
+                fields = line.split()
+                if "-" in fields[0] and len(fields) >= 5 and not fields[0].endswith(":"):
+                    perms = fields[1]
+                    name = fields[5] if len(fields) > 5 else "[anonymous]"
+                    name = "the binary" if name == str(binary) else name
+                elif fields[0] in ("Rss:", "Anonymous:"):
+                    entry = maps.setdefault((name, perms), {"Rss:": 0, "Anonymous:": 0})
+                    entry[fields[0]] += int(fields[1])
+        with open(f"/proc/{proc.pid}/status") as status:
+            peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+        bench.finish(proc)
+    total = sum(e["Rss:"] for e in maps.values())
+    print(f"\n3. Memory while the app runs: RSS {total / 1024:.1f} MiB (peak during start-up, VmHWM: "
+          f"{int(peak) / 1024:.1f} MiB); by mapping:")
+    for (name, perms), entry in sorted(maps.items(), key=lambda item: -item[1]["Rss:"]):
+        if entry["Rss:"] >= 64:
+            print(f"   {entry['Rss:'] / 1024:6.2f} MiB  {name} {perms}"
+                  + (f" ({entry['Anonymous:'] / 1024:.2f} MiB written to)" if entry["Anonymous:"] else ""))
+
+
+def size_profile(builds: dict):
+    print("\n4. Size:")
+    for name, binary in builds.items():
+        text, data, bss = subprocess.run(["size", str(binary)], capture_output=True, text=True,
+                                         check=True).stdout.splitlines()[1].split()[:3]
+        print(f"   {name}: {binary.stat().st_size / 1e6:.2f} MB file; text {int(text) / 1e6:.2f} MB (code, "
+              f"read-only data, the frozen bytecode), data {int(data) / 1e6:.2f} MB, bss {int(bss) / 1e6:.2f} MB")
+    spec = json.loads((next(iter(builds.values())).parent / "modules.json").read_text())
+    print(f"   {len(spec['modules'])} modules frozen in; {len(spec['builtins'])} C modules the analysis "
+          "reached built in (bench/levers.sh compares the frozen tables of libpython itself)")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("binary", nargs="?", default=str(bench.REPO / "dist" / "sidecar-killer"))
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=25)
     args = parser.parse_args(argv)
+    builds = {"zlib 9 (shipped)": LEVERS / "profile" / "sidecar-killer",
+              "stored": LEVERS / "profile-stored" / "sidecar-killer"}
+    for binary in builds.values():
+        if not binary.exists():
+            sys.exit(f"profile: {binary} is missing: run bench/levers.sh build first")
     bench.enter_namespace(argv if argv is not None else sys.argv[1:], script=__file__)
-    binary = str(Path(args.binary).resolve())
     app = str(BENCH / "build" / "app")
-    time_profile(binary, args.runs, app)
-    tmp_profile(binary, app)
-    size_profile(binary)
+    time_profile(builds, args.runs, app)
+    shipped = builds["zlib 9 (shipped)"]
+    unpack_profile(shipped.parent, modules_of_job(shipped, app))
+    memory_profile(shipped, app)
+    size_profile(builds)
     return 0
 
 
