@@ -79,20 +79,25 @@ fake-proxy: engine
 demo: image fake-proxy
 	$(PYTHON) examples/demo.py
 
-# ---- Benchmark against the alternatives (issue 5) ----
+# ---- Benchmark against the alternatives (issues 5 and 8) ----
 # `make bench`: ours (dist/sidecar-killer, built first if missing), the seed's busybox
-# trick (Debian's busybox-static) and a static C floor, around one static test app, in a
-# private network namespace (root). Prints the table, writes docs/bench.png.
-# BENCH_ARGS, e.g. "--rounds 21 --quiet-load 0.5" (see bench/run.py --help).
+# trick (Debian's busybox-static) and a static C floor, around one static test app, in
+# private network and mount namespaces (root), plus `docker run --cpus 0.1` of each (the
+# Docker engine). Prints the table with issue 8's targets, writes docs/bench.png.
+# BENCH_BEFORE=PATH adds the onefile+staticx build of a6682bc as the "before" column
+# (docs/performance.md says how to build it).
+# BENCH_ARGS, e.g. "--rounds 21 --quiet-load 1.5" (see bench/run.py --help).
 BENCH_VENV := bench/.venv
 BENCH_ARGS ?=
+BENCH_BEFORE ?=
 BENCH_CC := musl-gcc -static -Os -s -Wall -Wextra
 
 .PHONY: bench bench-tools
 
 bench: bench-tools bench/build/app bench/build/floor
 	[ -x dist/sidecar-killer ] || $(MAKE) build
-	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
+	build/setup/engine.sh
+	$(BENCH_VENV)/bin/python bench/run.py $(if $(BENCH_BEFORE),--variant before=$(BENCH_BEFORE)) $(BENCH_ARGS)
 
 bench-tools: $(BENCH_VENV)/.installed
 	@dpkg -s busybox-static >/dev/null 2>&1 && command -v musl-gcc >/dev/null && command -v unshare >/dev/null \
