@@ -606,7 +606,10 @@ def test_linkerd_await_disabled(sidecar):
 def test_job_control_signals_keep_their_meaning(sidecar, wrappers):
     """TSTP stops the wrapper itself (it is not forwarded); CONT resumes it and reaches the app."""
     fake = sidecar()
-    w, app = started_sigecho(wrappers, fake)
+    # Its own process group, as a shell's job: the kernel discards TSTP sent to a member of an
+    # orphaned process group, which the test's own group may be (e.g. under a detached CI runner).
+    w = wrappers(urls(fake, "--", *sigecho("--exit-on", "SIGKILL")), process_group=0)
+    app = w.app_pid()
     supervisor = wrapper_python_pid(w)
 
     def state(pid):
