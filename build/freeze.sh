@@ -9,7 +9,10 @@
 #
 # Runs on Debian bookworm: in Dockerfile.scratch's build stage (`make build`) or on a host
 # (`make build-host`). Needs (apt): python3 python3-venv libpython3.11-dev gcc libc6-dev zlib1g-dev
-# Env: OUT (default dist/sidecar-killer), WORK (default build/work).
+# Env: OUT (default dist/sidecar-killer), WORK (default build/work), SOURCE_COMMIT (what
+# `--version` names; default: build/source-commit.sh, "unknown" outside a git checkout).
+# Besides the binary, $WORK keeps what the release's SBOM is made of (build/release/sbom.py):
+# modules.json (what is frozen) and link.map (which archive members the linker took).
 # `freeze.sh tools` only prepares the build venv (a cacheable Docker layer).
 set -euo pipefail
 
@@ -53,15 +56,21 @@ log "import analysis (build/modules.spec)"
     --workpath "$WORK/pyinstaller" "$BUILD/modules.spec"
 
 # --- frozen.c: compressed bytecode and module tables --------------------------
+# Stamped for `--version`: the source commit and the platform built for (this stage's).
+SOURCE_COMMIT=${SOURCE_COMMIT:-$("$BUILD/source-commit.sh")}
+PLATFORM=linux/$(dpkg --print-architecture)
 PYTHONHASHSEED=0 "$PYTHON" -X no_debug_ranges "$BUILD/freeze_modules.py" \
-    "$WORK/modules.json" "$WORK/frozen.c"
+    "$WORK/modules.json" "$WORK/frozen.c" "$SOURCE_COMMIT" "$PLATFORM"
 
 # --- link: one static executable ----------------------------------------------
 # glibc warns that getaddrinfo/getpwnam in a static program would need its NSS modules at
 # run time: only for sources other than files and dns, which are built in since 2.34.
+# The build ID is a hash of the contents (the same inputs, the same ID); the map names every
+# object and archive member linked in.
 log "linking"
 gcc -O2 -Wall -Wextra -Werror -static -s -I"$(config INCLUDEPY)" \
     -ffile-prefix-map="$REPO"=. -ffile-prefix-map="$WORK"=. \
+    -Wl,--build-id=sha1 -Wl,-Map="$WORK/link.map" \
     -o "$OUT.tmp" "$BUILD/main.c" "$BUILD/native.c" "$BUILD/unpack.c" "$WORK/frozen.c" \
     "$(config LIBPL)/libpython3.11.a" -lz -lm 2>"$WORK/link.log" \
     || { cat "$WORK/link.log" >&2; fail "link failed"; }

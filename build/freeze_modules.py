@@ -1,6 +1,7 @@
 """Write frozen.c: every Python module the binary runs, and its table of built-in C modules.
 
-    PYTHONHASHSEED=0 python3 -X no_debug_ranges build/freeze_modules.py modules.json frozen.c
+    PYTHONHASHSEED=0 python3 -X no_debug_ranges build/freeze_modules.py modules.json frozen.c \
+        COMMIT PLATFORM
 
 modules.json comes from build/modules.spec: PyInstaller's import analysis decides what goes in.
 Run this with the very interpreter whose libpython3.11.a is linked: the bytecode must match it.
@@ -13,13 +14,18 @@ frozen.c defines, in place of libpython's own (Python/frozen.c, Modules/config.c
   needed. So libpython's deep-frozen stdlib (0.9 MB) is not linked. These are CPython 3.11
   internals (Include/internal/pycore_import.h): checked below, and by the tests of the binary;
 - _PyImport_Inittab: the built-in C modules every interpreter needs plus those the analysis
-  reaches, so the linker leaves out the rest (unicodedata, pyexpat, the hashes: ~2 MB).
+  reaches, so the linker leaves out the rest (unicodedata, pyexpat, the hashes: ~2 MB);
+- the module _sidecar_killer_build: COMMIT and PLATFORM as given, for `--version`
+  (entrypoint/buildinfo.py).
+Beside frozen.c, frozen.json lists what went in (module names and source files, built-in C
+modules): the release's SBOM is made from it (build/release/sbom.py).
 
 PYTHONHASHSEED=0 keeps set constants in one order: the same inputs give the same bytes.
 """
 import json
 import marshal
 import os
+import re
 import sys
 import zlib
 
@@ -66,6 +72,23 @@ def packed(name: str, path: str) -> tuple:
     return zlib.compress(data, 9), len(data)
 
 
+# The build's stamp (build/freeze.sh passes it): a commit as build/source-commit.sh prints it,
+# and an OCI platform.
+STAMP_MODULE = "_sidecar_killer_build"
+COMMIT = re.compile(r"[0-9a-f]{7,40}(-dirty)?|unknown")
+PLATFORM = re.compile(r"linux/[a-z0-9]+")
+
+
+def build_module(directory: str, commit: str, platform: str) -> tuple:
+    """(name, path) of the stamp module, written into ``directory``."""
+    if not COMMIT.fullmatch(commit) or not PLATFORM.fullmatch(platform):
+        fail(f"bad stamp: commit {commit!r} (hex digits or 'unknown'), platform {platform!r} (linux/ARCH)")
+    path = os.path.join(directory, STAMP_MODULE + ".py")
+    with open(path, "w") as out:
+        out.write(f'"""Stamped by build/freeze_modules.py."""\nCOMMIT = {commit!r}\nPLATFORM = {platform!r}\n')
+    return STAMP_MODULE, path
+
+
 def c_bytes(symbol: str, data: bytes) -> str:
     rows = (",".join(map(str, data[i:i + 24])) for i in range(0, len(data), 24))
     return f"static const unsigned char {symbol}[] = {{\n" + ",\n".join(rows) + "\n};\n"
@@ -97,7 +120,7 @@ def inittab(builtins: set) -> str:
     return "".join(lines)
 
 
-def main(spec_output: str, c_file: str) -> None:
+def main(spec_output: str, c_file: str, commit: str, platform: str) -> None:
     if sys.version_info[:2] != (3, 11):
         fail("frozen.c replaces CPython 3.11's internal frozen tables: build with Python 3.11")
     no_columns = next(compile("x", "", "eval").co_positions())[2] is None
@@ -115,7 +138,8 @@ def main(spec_output: str, c_file: str) -> None:
     if not_built_in:
         fail(f"modules the binary needs are not built into this libpython: {sorted(not_built_in)}")
 
-    modules = sorted(analysis["modules"]) + [["__main__", analysis["entry"]]]
+    stamp = build_module(os.path.dirname(os.path.abspath(c_file)), commit, platform)
+    modules = sorted(analysis["modules"] + [list(stamp)]) + [["__main__", analysis["entry"]]]
     for name in ("encodings", "io", "abc", "codecs", "os"):  # what the interpreter's start needs
         if name not in dict(modules):
             fail(f"the analysis left out {name}, which every start imports")
@@ -138,11 +162,14 @@ def main(spec_output: str, c_file: str) -> None:
     parts.append(inittab(builtins))
     with open(c_file, "w") as out:
         out.writelines(parts)
+    with open(os.path.splitext(c_file)[0] + ".json", "w") as out:
+        json.dump({"bootstrap": sorted(BOOTSTRAP.items()), "modules": modules, "builtins": sorted(builtins)},
+                  out, indent=1)
     print(f"freeze_modules.py: {len(modules)} modules frozen, {len(builtins)} built in",
           file=sys.stderr)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        fail("usage: freeze_modules.py MODULES_JSON FROZEN_C")
-    main(sys.argv[1], sys.argv[2])
+    if len(sys.argv) != 5:
+        fail("usage: freeze_modules.py MODULES_JSON FROZEN_C COMMIT PLATFORM")
+    main(*sys.argv[1:])

@@ -25,7 +25,8 @@ def main(argv: list | None = None, environ: dict | None = None) -> int:
         sys.stdout.write(configuration.help_text(__version__))
         return 0
     if config.action == "version":
-        sys.stdout.write(f"sidecar-killer {__version__}\n")
+        from entrypoint.buildinfo import version_line  # version, commit, Python, platform
+        sys.stdout.write(version_line() + "\n")
         return 0
 
     log = Logger(config.log_format, config.log_level)
