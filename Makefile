@@ -65,6 +65,38 @@ build-host:
 podman:
 	build/setup/podman.sh
 
+# ---- The release: linux/amd64 and linux/arm64, reproducible, SBOMs, licences (issue 10) ----
+# `make release` writes dist/release/ (docs/release.md): both static binaries, each built in
+# build/release/Dockerfile's Debian bookworm stage of its own architecture (arm64 under
+# qemu-user-static) with the packages pinned in build/release/debian.lock; an SPDX SBOM of
+# each; LICENSES/; sidecar-killer-oci.tar (both as FROM scratch images, made by podman);
+# SHA256SUMS. Installs what it needs (apt): Docker, qemu-user-static, podman; makes the
+# Debian bases locally when they cannot be pulled. RELEASE_PINS=current builds even when
+# Debian moved a pinned package on (the SBOM names what was used).
+# `make reproduce`: two clean builds (no Docker cache) of this commit, compared byte for byte.
+# `make lock`: pin the packages at the versions Debian serves now (commit the lock).
+RELEASE_DIR ?= dist/release
+RELEASE = DOCKER_BUILD="$(DOCKER_BUILD)" build/release/release.sh
+
+.PHONY: qemu release reproduce lock
+
+qemu:
+	build/setup/qemu.sh
+
+release: engine qemu podman
+	$(if $(strip $(EXTRA_CA)),cp $(EXTRA_CA) build/ca/)
+	RELEASE_DIR=$(RELEASE_DIR) $(RELEASE)
+
+reproduce: engine qemu podman
+	$(if $(strip $(EXTRA_CA)),cp $(EXTRA_CA) build/ca/)
+	RELEASE_NO_CACHE=1 RELEASE_DIR=dist/reproduce/1 $(RELEASE)
+	RELEASE_NO_CACHE=1 RELEASE_DIR=dist/reproduce/2 $(RELEASE)
+	diff -r dist/reproduce/1 dist/reproduce/2
+	@echo "make reproduce: two clean builds gave identical files:" && cat dist/reproduce/1/SHA256SUMS
+
+lock: engine qemu
+	build/release/lock.sh
+
 # ---- The demo: a local "pod" (issue 4) ----
 # The fake istio-proxy of the Docker tests (same image), then examples/demo.py runs the
 # pod and prints its timeline.
