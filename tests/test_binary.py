@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.process import REPO, Wrapper, run, sigecho
+from tests.helpers.process import REPO, Wrapper, run, sigecho, slow
 
 SH = "/bin/sh"
 
@@ -43,7 +43,9 @@ def run_as(wrapper, binary, args, monkeypatch, **kwargs):
 
 def normalized(text: str) -> list:
     """Digits vary between runs (ports, pids, seconds, attempts), and so does how many times
-    a line repeats (probes while not ready); everything else must not."""
+    a line repeats (probes while not ready); everything else must not. `--version`'s build
+    stamp (commit, platform) is the binary's own: tests/test_release.py checks it."""
+    text = re.sub(r"\(commit [^)]*\)", "(build)", text)
     lines = re.sub(r"\d+", "N", text).splitlines()
     return [line for i, line in enumerate(lines) if i == 0 or line != lines[i - 1]]
 
@@ -71,7 +73,7 @@ PATHS = {
     "bad scuttle bool": (["--", "true"], {"START_WITHOUT_ENVOY": "yes"}, None, 64),
     "text logs": (URLS + ["--", SH, "-c", "exit 3"], {}, {}, 3),
     "json logs": (URLS + ["--log-format", "json", "--", SH, "-c", "exit 0"], {}, {}, 0),
-    "debug logs": (URLS + ["--log-level", "debug", "--", SH, "-c", "exit 0"], {}, {"ready_after": 0.3}, 0),
+    "debug logs": (URLS + ["--log-level", "debug", "--", SH, "-c", "exit 0"], {}, {"ready_after": slow(0.3)}, 0),
     "quiet": (URLS + ["--log-level", "quiet", "--", "true"], {}, {}, 0),
     "localhost by name": (["--ready-url", "http://localhost:{ready_port}/healthz/ready", "--quit-url",
                            "http://localhost:{quit_port}/quitquitquit", "--", "true"], {}, {}, 0),

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.helpers.process import REPO, Wrapper, children_of, run, sigecho, wait_until, wrapper_command
+from tests.helpers.process import REPO, Wrapper, children_of, run, sigecho, slow, wait_until, wrapper_command
 
 SH = shutil.which("sh")
 
@@ -33,12 +33,12 @@ def quit_after_exit(fake, wrapper_exit_time):
 
 # -- 1. readiness -----------------------------------------------------------------------
 def test_app_starts_only_once_the_proxy_is_ready_and_quit_follows(sidecar, tmp_path):
-    fake = sidecar(ready_after=0.6)
+    fake = sidecar(ready_after=slow(0.6))
     marker = tmp_path / "started"
     w = run(urls(fake, "--", SH, "-c", f'echo app; date +%s.%N > {marker}; exit 0'))
     assert w.returncode == 0
     assert w.stdout == "app"
-    ready_since = fake._started + 0.6
+    ready_since = fake._started + slow(0.6)
     assert fake.requests_for("ready", 503), "the proxy was polled while not ready"
     assert fake.requests_for("ready", 200)
     assert not [r for r in fake.requests_for("ready", 200) if r.at < ready_since]
@@ -108,7 +108,7 @@ def test_no_proxy_at_all_runs_the_app_after_the_grace_and_quits_nothing():
     assert f"no proxy in this pod: nothing listened at 127.0.0.1:{ready}, 127.0.0.1:{quit_port} for 0.4s" \
         in w.stderr, w.stderr
     assert "quit" not in w.stderr.replace("quitting", "").replace("/quitquitquit", ""), "no quit attempted"
-    assert elapsed < 0.4 + 1.5, "promptly after the grace"
+    assert elapsed < 0.4 + slow(1.5), "promptly after the grace"
 
 
 def test_a_proxy_that_starts_late_within_the_grace_is_waited_for_and_quit(sidecar, tmp_path):
@@ -345,7 +345,7 @@ def test_quit_failures_never_change_the_code_nor_hold_past_the_timeout(sidecar, 
     elapsed = time.monotonic() - started
     assert w.returncode == 3
     assert "could not quit the proxy" in w.stderr and "exit code is unchanged" in w.stderr
-    assert elapsed < 1.5 + 1.5, "held past --quit-timeout"
+    assert elapsed < 1.5 + slow(1.5), "held past --quit-timeout"
     if mode != "hang":
         assert elapsed > 1.0, "refused and 5xx are retried until the timeout"
         assert len(fake.requests_for("quit")) >= (2 if mode == "status:500" else 0)
@@ -377,7 +377,7 @@ def test_quit_only_fails_when_the_connection_closes_but_the_proxy_stays(sidecar)
     w = run(["--quit-only", "--quit-timeout", "0.5", "--ready-url", fake.ready_url, "--quit-url", fake.quit_url])
     assert w.returncode == 1
     assert "could not quit the proxy" in w.stderr and "Remote end closed" in w.stderr
-    assert time.monotonic() - started < 0.5 + 1.5
+    assert time.monotonic() - started < 0.5 + slow(1.5)
     assert len(fake.quits) == 1
 
 
@@ -412,7 +412,7 @@ def test_stop_signal_while_waiting_does_not_start_the_app(sidecar, wrappers, tmp
 
 
 def test_other_signals_while_waiting_are_not_fatal(sidecar, wrappers):
-    fake = sidecar(ready_after=0.8)
+    fake = sidecar(ready_after=slow(0.8))
     w = wrappers(urls(fake, "--", SH, "-c", "exit 6"))
     wait_until(lambda: fake.requests_for("ready", 503), what="a readiness probe")
     for name in ("SIGUSR1", "SIGUSR2", "SIGALRM", "SIGPIPE", "SIGWINCH"):

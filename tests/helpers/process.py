@@ -15,6 +15,17 @@ from pathlib import Path
 HELPERS = Path(__file__).resolve().parent
 REPO = HELPERS.parent.parent
 
+# A binary of another architecture runs under emulation (qemu-user), which starts it about ten
+# times slower: `make test` sets SIDECAR_KILLER_TIME_SCALE for that run (tests/helpers/emulation.py).
+# Timing assertions that include the wrapper's own start, and waits that must outlast it, use
+# slow(); nothing else changes.
+TIME_SCALE = float(os.environ.get("SIDECAR_KILLER_TIME_SCALE") or 1)
+
+
+def slow(seconds: float) -> float:
+    """``seconds`` as long as the wrapper under test takes to start (scaled under emulation)."""
+    return seconds * TIME_SCALE
+
 
 def wrapper_command() -> list:
     binary = os.environ.get("SIDECAR_KILLER_BIN")
