@@ -56,7 +56,7 @@ if "deepfreeze" in variant:
     # modules libpython has frozen itself: the interpreter then finds those in libpython's
     # tables, which the linker pulls in with the deep-frozen code. The unused tables and data
     # left in frozen.c are dropped by the compiler.
-    edit("build/freeze_modules.py", "def main(spec_output: str, c_file: str) -> None:\n", '''\
+    edit("build/freeze_modules.py", "\ndef main(", '''
 def libpython_tables_kept(text: str) -> str:
     import _imp
     import re
@@ -68,9 +68,7 @@ def libpython_tables_kept(text: str) -> str:
     return ('#pragma GCC diagnostic ignored "-Wunused-const-variable"\\n'
             '#pragma GCC diagnostic ignored "-Wunused-function"\\n' + text)
 
-
-def main(spec_output: str, c_file: str) -> None:
-''')
+\ndef main(''')
     edit("build/freeze_modules.py", '        out.writelines(parts)\n',
          '        out.write(libpython_tables_kept("".join(parts)))\n')
     edit("build/main.c", "int main(int argc, char **argv)\n{\n",
