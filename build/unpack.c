@@ -1,20 +1,31 @@
 /* How the frozen modules of frozen.c (build/freeze_modules.py) become code objects.
  *
- * Each module is kept as zlib-compressed marshal data (1.7 MB of bytecode in 0.5 MB) and
+ * Each module is kept as deflated marshal data (1.7 MB of bytecode in 0.5 MB) and
  * unpacked when first imported: CPython's import calls the get_code function of the
  * module's struct _frozen entry, a one-liner in frozen.c that calls sk_unpack. */
 #include <Python.h>
 #include <marshal.h>
 #include <zlib.h>
 
+/* Inflate raw deflate data (no zlib header, no checksum: build/freeze_modules.py). */
+static int inflate_raw(unsigned char *out, size_t size, const unsigned char *in, size_t in_size)
+{
+    z_stream stream = {.next_in = (Bytef *)in, .avail_in = (uInt)in_size,
+                       .next_out = out, .avail_out = (uInt)size};
+    if (inflateInit2(&stream, -MAX_WBITS) != Z_OK)
+        return 0;
+    int done = inflate(&stream, Z_FINISH) == Z_STREAM_END && stream.total_out == size;
+    inflateEnd(&stream);
+    return done;
+}
+
 PyObject *sk_unpack(const unsigned char *packed, size_t packed_size, size_t size)
 {
     unsigned char *data = PyMem_Malloc(size);
     if (data == NULL)
         return PyErr_NoMemory();
-    uLongf unpacked = size;
     PyObject *code = NULL;
-    if (uncompress(data, &unpacked, packed, packed_size) == Z_OK && unpacked == size)
+    if (inflate_raw(data, size, packed, packed_size))
         code = PyMarshal_ReadObjectFromString((const char *)data, (Py_ssize_t)size);
     else
         PyErr_SetString(PyExc_ImportError, "corrupt frozen module in this executable");
