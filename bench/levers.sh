@@ -46,7 +46,8 @@ def edit(path, old, new):
     file.write_text(text.replace(old, new))
 
 if "stored" in variant:
-    edit("build/freeze_modules.py", "return zlib.compress(data, 9), len(data)", "return data, len(data)")
+    edit("build/freeze_modules.py", "return packer.compress(data) + packer.flush(), len(data)",
+         "return data, len(data)")
     edit("build/freeze_modules.py", "{{ return sk_unpack({symbol}, sizeof {symbol}, {size}); }}",
          "{{ return PyMarshal_ReadObjectFromString((const char *){symbol}, sizeof {symbol}); }}")
     edit("build/freeze_modules.py", '"#include <Python.h>\\n\\n",', '"#include <Python.h>\\n#include <marshal.h>\\n\\n",')
