@@ -17,6 +17,9 @@ from entrypoint.http_request import Answer, refused, request
 
 FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 1.0
+# The last retry starts this long before the deadline, not as it strikes: it gets time for an
+# answer, so a failure names the last real answer rather than "no answer within 0.0s".
+MIN_ANSWER_TIME = 0.1
 
 HINTS = {
     403: "the endpoint only accepts callers on loopback: is this container in the pod's network?",
@@ -51,6 +54,7 @@ def quit_one(url: Url, timeout: float, retry: bool, log, seen: bool = False, als
     backoff = FIRST_BACKOFF
     attempts = 0
     answer = None
+    last_try = False
     while True:
         # Closed without an answer, reset, timed out: the request may have reached the proxy,
         # so do not send it again; only watch for the proxy to go.
@@ -71,9 +75,10 @@ def quit_one(url: Url, timeout: float, retry: bool, log, seen: bool = False, als
                      url=str(url), answer=answer.describe(), attempts=attempts, gone=True)
             return True
         remaining = deadline - clock()
-        if not retry or remaining <= 0:
+        if not retry or last_try or remaining <= MIN_ANSWER_TIME:
             break
-        sleep(min(backoff, remaining))
+        last_try = backoff >= remaining - MIN_ANSWER_TIME
+        sleep(min(backoff, remaining - MIN_ANSWER_TIME))
         backoff = min(backoff * 2, MAX_BACKOFF)
     hint = HINTS.get(answer.status, "")
     log.warning("quit_failed",

@@ -102,6 +102,17 @@ def test_quit_all_tries_every_url_even_after_a_failure():
     assert seen == ["a", "b"]
 
 
+def test_the_last_retry_gets_time_for_its_answer():
+    """No POST starts as the deadline strikes: each has MIN_ANSWER_TIME, the warning names the 500."""
+    clock = FakeClock()
+    post, calls = scripted_post(clock, [Answer(500)], cost=0.003)
+    log = Recorder()
+    assert not quitting.quit_one(parse_url("http://h/q"), 1.0, True, log, post=post, sleep=clock.sleep, clock=clock)
+    assert len(calls) >= 5 and min(calls) >= quitting.MIN_ANSWER_TIME - 1e-9
+    assert 1.0 - quitting.MIN_ANSWER_TIME - 0.01 <= clock.now <= 1.0, "retried until near the deadline"
+    assert "HTTP 500 after" in log.lines[-1][2]
+
+
 # -- a quit is judged by its effect ---------------------------------------------------------
 CLOSED = Answer(error="Remote end closed connection without response")
 REFUSED = Answer(error="connection refused", refused=True)
