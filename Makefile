@@ -54,8 +54,8 @@ engine:
 
 image: engine
 	$(if $(strip $(EXTRA_CA)),cp $(EXTRA_CA) build/ca/)
-	$(DOCKER_BUILD) -f Dockerfile.scratch --target build -t $(BUILD_IMAGE) .
-	$(DOCKER_BUILD) -f Dockerfile.scratch -t $(IMAGE) .
+	$(DOCKER_BUILD) -f Dockerfile.scratch --target build --build-arg SOURCE_COMMIT=$$(build/source-commit.sh) -t $(BUILD_IMAGE) .
+	$(DOCKER_BUILD) -f Dockerfile.scratch --build-arg SOURCE_COMMIT=$$(build/source-commit.sh) -t $(IMAGE) .
 
 build: image
 	mkdir -p dist
