@@ -74,12 +74,13 @@ int main(int argc, char **argv)
     if (PyStatus_Exception(status))
         return fail(status);
 
-    /* build/launcher.py, frozen as __main__. It ends with os._exit(code); if anything raises
-     * before that, print it: SystemExit exits with its code, any other error gives 70. */
     /* No cyclic garbage collection while start-up imports: it only walks the new modules'
      * objects again and again (~1 ms). entrypoint/supervisor.py collects once and turns the
      * collector back on when the app has started. */
     PyGC_Disable();
+
+    /* build/launcher.py, frozen as __main__. It ends with os._exit(code); if anything raises
+     * before that, print it: SystemExit exits with its code, any other error gives 70. */
     int found = PyImport_ImportFrozenModule("__main__");
     if (found < 0) {
         PyErr_Print();
