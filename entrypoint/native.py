@@ -5,6 +5,8 @@ cannot load libc with ctypes. ``python -m entrypoint`` reaches libc through ctyp
 """
 from __future__ import annotations
 
+import functools
+
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
 try:
@@ -13,7 +15,8 @@ except ImportError:
     _builtin = None
 
 
-def _libc():
+@functools.cache
+def _libc():  # opened once for both calls (a6682bc)
     import ctypes  # only outside the static binary, and only when called
     return ctypes.CDLL(None, use_errno=True)
 
