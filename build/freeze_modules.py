@@ -63,6 +63,9 @@ def fail(message: str):
     sys.exit(f"freeze_modules.py: {message}")
 
 
+PACKED_MARKER = b"Z"
+
+
 def packed(name: str, path: str) -> tuple:
     """(compressed marshal data, uncompressed size) of the module's code at optimize 2."""
     with open(path, "rb") as source:
@@ -72,7 +75,9 @@ def packed(name: str, path: str) -> tuple:
     # Raw deflate (wbits -15): no zlib header and no Adler-32 to verify at every start (3 % of
     # its instructions); the binary's integrity is its SHA-256, not a per-module checksum.
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
-    return packer.compress(data) + packer.flush(), len(data)
+    # A leading marker byte: CPython 3.11's find_frozen takes an entry whose data starts with a
+    # NUL byte for "no such module", and raw deflate may start with 0x00 (build/unpack.c skips it).
+    return PACKED_MARKER + packer.compress(data) + packer.flush(), len(data)
 
 
 # The build's stamp (build/freeze.sh passes it): a commit as build/source-commit.sh prints it,

@@ -14,25 +14,24 @@
  * entrypoint/exitcodes.py names it for our own internal errors. */
 #define EXIT_INTERNAL 70
 
+/* Not Py_ExitStatusException: it exits 1, which would pass for the app's own code. */
 static int fail(PyStatus status)
 {
     if (PyStatus_IsExit(status))
         return status.exitcode;
-    Py_ExitStatusException(status);  /* prints the reason, exits 1 */
+    fprintf(stderr, "sidecar-killer: error: cannot start the interpreter: %s%s%s\n",
+            status.func ? status.func : "", status.func ? ": " : "", status.err_msg ? status.err_msg : "");
     return EXIT_INTERNAL;
 }
 
-/* Block every signal the supervisor collects (entrypoint/signals.py: all but KILL, STOP and
- * the job-control TSTP/TTIN/TTOU) before the interpreter starts: a SIGTERM sent the instant
- * the container starts then waits, pending, for sigtimedwait instead of killing us with no
- * quit sent. The app gets a clean mask at spawn. */
+/* Block every signal the supervisor collects (entrypoint/signals.py: all but KILL and STOP,
+ * which cannot be blocked) before the interpreter starts: a SIGTERM sent the instant the
+ * container starts then waits, pending, for sigtimedwait instead of killing us with no quit
+ * sent. The app gets a clean mask at spawn. */
 static void block_collected_signals(void)
 {
     sigset_t set;
     sigfillset(&set);
-    sigdelset(&set, SIGTSTP);
-    sigdelset(&set, SIGTTIN);
-    sigdelset(&set, SIGTTOU);
     sigprocmask(SIG_BLOCK, &set, NULL);
 }
 

@@ -19,13 +19,15 @@ static int inflate_raw(unsigned char *out, size_t size, const unsigned char *in,
     return done;
 }
 
+/* Every packed module starts with the marker 'Z' (build/freeze_modules.py): CPython 3.11
+ * takes frozen data that starts with a NUL byte for a missing module, and raw deflate may. */
 PyObject *sk_unpack(const unsigned char *packed, size_t packed_size, size_t size)
 {
     unsigned char *data = PyMem_Malloc(size);
     if (data == NULL)
         return PyErr_NoMemory();
     PyObject *code = NULL;
-    if (inflate_raw(data, size, packed, packed_size))
+    if (packed_size > 1 && packed[0] == 'Z' && inflate_raw(data, size, packed + 1, packed_size - 1))
         code = PyMarshal_ReadObjectFromString((const char *)data, (Py_ssize_t)size);
     else
         PyErr_SetString(PyExc_ImportError, "corrupt frozen module in this executable");

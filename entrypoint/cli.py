@@ -6,10 +6,10 @@ import sys
 import time
 
 from entrypoint import __version__, compat, config as configuration, exitcodes, quitting, readiness, signals
-from entrypoint.http_request import refused
 from entrypoint.log import Logger
-from entrypoint.supervisor import Supervisor, become_subreaper, release_startup_memory, spawn
-from entrypoint.values import address
+from entrypoint.proxy import Proxy
+from entrypoint.supervisor import Supervisor, become_subreaper, release_startup_memory, spawn, wait_for
+from entrypoint.terminal import Terminal
 
 
 def main(argv: list | None = None, environ: dict | None = None) -> int:
@@ -21,13 +21,8 @@ def main(argv: list | None = None, environ: dict | None = None) -> int:
         hint = "" if "--help" in str(error) else " (see sidecar-killer --help)"
         Logger().error("usage", f"{error}{hint}")
         return exitcodes.USAGE
-    if config.action == "help":
-        sys.stdout.write(configuration.help_text(__version__))
-        return 0
-    if config.action == "version":
-        from entrypoint.buildinfo import version_line  # version, commit, Python, platform
-        sys.stdout.write(version_line() + "\n")
-        return 0
+    if config.action in ("help", "version"):
+        return print_out(configuration.help_text(__version__) if config.action == "help" else version())
 
     log = Logger(config.log_format, config.log_level)
     for warning in compat.warnings(environ):
@@ -38,74 +33,79 @@ def main(argv: list | None = None, environ: dict | None = None) -> int:
         if config.check_ready:
             return check_ready(config, log)
         if config.quit_only:
-            landed = quitting.quit_all(config.quit_urls, config.quit_timeout, True, log, ready=config.ready_url)
+            landed = quitting.quit_all(Proxy(config.ready_url, config.quit_urls), config.quit_timeout, True, log)
             return 0 if landed else exitcodes.NOT_READY
-        return run_lifecycle(config, environ, log)
-    except Exception as error:  # a bug of ours must still end in a code, not a traceback death
-        log.error("internal_error", f"internal error: {type(error).__name__}: {error}; please report it")
-        return exitcodes.SOFTWARE
+    except Exception as error:
+        return internal_error(log, error)
+    return run_lifecycle(config, environ, log)
 
 
 def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> int:
+    """Wait, run, quit. A bug of ours in one step is logged and the next still runs: the app
+    is waited for, the proxy quit and the app's code returned whatever happened before."""
     signals.block()      # first: from here on no signal is lost or kills us
-    become_subreaper()   # orphans of the app come to us to be reaped
-    started = time.monotonic()
+    if not become_subreaper() and os.getpid() != 1:
+        log.warning("no_subreaper", "cannot adopt the app's orphans (prctl PR_SET_CHILD_SUBREAPER "
+                    "failed): those that outlive their parent are left to PID 1 to reap")
+    proxy = None if config.disabled else Proxy(config.ready_url, config.quit_urls)
+    try:
+        code = wait(config, proxy, log)
+    except Exception as error:
+        code = internal_error(log, error)
+    if code is None:
+        code = run_app(config, environ, log)
+    try:
+        finish(config, proxy, code, log)
+    except Exception as error:
+        internal_error(log, error)
+    return code
 
-    outcome = None  # not waited: nothing known about the proxy
-    if config.disabled:
+
+def wait(config: configuration.Config, proxy: Proxy | None, log: Logger) -> int | None:
+    """Wait for the proxy as configured; None to start the app, or the exit code without it."""
+    if proxy is None:
         log.info("disabled", "disabled: not waiting for or quitting the proxy")
-    elif config.no_wait:
+        return None
+    if config.no_wait:
         log.info("not_waiting", "not waiting for the proxy (--no-wait)")
-    else:
-        outcome = wait(config, log)
-        if outcome.signal is not None:
-            code = exitcodes.SIGNAL_BASE + outcome.signal
-            log.info("start_abandoned",
-                     f"got {signals.name(outcome.signal)} while waiting for the proxy: not starting the app")
-            return finish(config, code, outcome, log)
-        if not outcome.ready and not outcome.absent and config.on_ready_timeout == "fail":
-            log.error("not_started", "not starting the app (--on-ready-timeout=fail); "
-                      "raise --ready-timeout or use --on-ready-timeout=run")
-            return finish(config, exitcodes.UNAVAILABLE, outcome, log)
-
-    code = run_app(config, environ, log, started)
-    return finish(config, code, outcome, log)
-
-
-def wait(config: configuration.Config, log: Logger) -> readiness.Outcome:
+        return None
     limit = f"{config.ready_timeout:g}s" if config.ready_timeout else "no time limit"
-    log.info("waiting", f"waiting for the proxy at {config.ready_url} ({limit})",
-             url=str(config.ready_url))
-    quit_ports = list(dict.fromkeys((url.host, url.port) for url in config.quit_urls))
-
-    def anything_listens() -> bool:  # pilot-agent's 15020 listens long before Envoy's 15021
-        return not all(refused(host, port, readiness.PROBE_TIMEOUT) for host, port in quit_ports)
-    outcome = readiness.wait_for_proxy(config.ready_url, config.ready_timeout, log,
-                                       no_proxy_grace=config.no_proxy_grace, anything_listens=anything_listens)
+    log.info("waiting", f"waiting for the proxy at {config.ready_url} ({limit})", url=str(config.ready_url))
+    outcome = readiness.wait_for_proxy(proxy, config.ready_timeout, log, no_proxy_grace=config.no_proxy_grace)
+    waited = round(outcome.waited, 3)
     if outcome.ready:
-        log.info("proxy_ready", f"proxy ready after {outcome.waited:.1f}s", waited=round(outcome.waited, 3))
-    elif outcome.absent:
-        ports = [(config.ready_url.host, config.ready_url.port)] + quit_ports
-        where = ", ".join(dict.fromkeys(address(host, port) for host, port in ports))
-        log.info("proxy_absent", f"no proxy in this pod: nothing listened at {where} for {outcome.waited:.1f}s "
-                 "(--no-proxy-grace); running the app without waiting for or quitting a proxy",
-                 waited=round(outcome.waited, 3))
-    elif outcome.signal is None and not outcome.answered:
+        log.info("proxy_ready", f"proxy ready after {outcome.waited:.1f}s", waited=waited)
+        return None
+    if outcome.signal is not None:
+        log.info("start_abandoned",
+                 f"got {signals.name(outcome.signal)} while waiting for the proxy: not starting the app")
+        return exitcodes.SIGNAL_BASE + outcome.signal
+    if proxy.absent:
+        log.info("proxy_absent", f"no proxy in this pod: nothing listened at {proxy.where()} for "
+                 f"{outcome.waited:.1f}s (--no-proxy-grace); running the app without waiting for or "
+                 "quitting a proxy", waited=waited)
+        return None
+    if not proxy.seen:
         log.warning("no_proxy", f"nothing listens at {config.ready_url} after {outcome.waited:.1f}s "
                     "(every connection refused): is the sidecar injected into this pod? "
                     "Check the pod's containers, or set SIDECAR_KILLER_DISABLED=true to run without one",
-                    waited=round(outcome.waited, 3))
-    elif outcome.signal is None:
-        log.warning("proxy_not_ready", f"proxy not ready after {outcome.waited:.1f}s "
-                    f"(last answer: {outcome.last.describe()})", waited=round(outcome.waited, 3),
-                    answer=outcome.last.describe())
-    return outcome
+                    waited=waited)
+    else:
+        last = outcome.last.describe() if outcome.last is not None else "none"
+        log.warning("proxy_not_ready", f"proxy not ready after {outcome.waited:.1f}s (last answer: {last})",
+                    waited=waited, answer=last)
+    if config.on_ready_timeout == "run":
+        return None
+    log.error("not_started", "not starting the app (--on-ready-timeout=fail); "
+              "raise --ready-timeout or use --on-ready-timeout=run")
+    return exitcodes.UNAVAILABLE
 
 
-def run_app(config: configuration.Config, env: dict, log: Logger, started: float) -> int:
+def run_app(config: configuration.Config, env: dict, log: Logger) -> int:
     command = config.command
+    terminal = Terminal.ours()
     try:
-        pid = spawn(command, env, config.signal_group)
+        pid = spawn(command, env)
     except FileNotFoundError:
         where = "" if "/" in command[0] else f" in PATH={env.get('PATH', os.defpath)}"
         log.error("not_found", f"cannot run {command[0]!r}: not found{where}; check the image's CMD")
@@ -114,9 +114,15 @@ def run_app(config: configuration.Config, env: dict, log: Logger, started: float
         log.error("not_executable", f"cannot run {command[0]!r}: {error.strerror or error}; "
                   "check that it is an executable for this platform with mode +x")
         return exitcodes.CANNOT_EXECUTE
-    log.info("app_started", f"app started: {' '.join(command)} (pid {pid})", pid=pid)
-    release_startup_memory()
-    status = Supervisor(pid, config.signal_group, log).run()
+    started = time.monotonic()
+    terminal.give(pid)  # at once: the app may read its terminal from its first instruction
+    try:
+        log.info("app_started", f"app started: {' '.join(command)} (pid {pid})", pid=pid)
+        release_startup_memory()
+        status = Supervisor(pid, config.signal_group, log, terminal).run()
+    except Exception as error:
+        internal_error(log, error)
+        status = wait_for(pid)  # still the app's code, if no longer its signals
     code = exitcodes.from_wait_status(status)
     ran = time.monotonic() - started
     if os.WIFSIGNALED(status):
@@ -127,23 +133,20 @@ def run_app(config: configuration.Config, env: dict, log: Logger, started: float
     return code
 
 
-def finish(config: configuration.Config, code: int, outcome: readiness.Outcome | None, log: Logger) -> int:
-    """Quit the proxy as --quit-on says, then hand back ``code`` untouched."""
-    if config.disabled or (outcome is not None and outcome.absent):
-        return code  # no proxy to quit
-    if not quitting.should_quit(config.quit_on, code):
-        log.info("proxy_kept", f"leaving the proxy running (--quit-on={config.quit_on}, exit code {code})")
-        return code
-    # Nothing ever answered the probes: one attempt, not the whole --quit-timeout of retries.
-    # Something did: a quit that gets no 2xx but leaves its ports refusing has landed.
-    seen = outcome is not None and outcome.answered
-    quitting.quit_all(config.quit_urls, config.quit_timeout, outcome is None or seen, log,
-                      ready=config.ready_url, ready_seen=seen)
-    return code
+def finish(config: configuration.Config, proxy: Proxy | None, code: int, log: Logger) -> None:
+    """Quit the proxy unless there is a reason to keep it; the exit code is never touched."""
+    reason = quitting.reason_to_keep(config.quit_on, code, proxy)
+    if reason is None:
+        # Nothing ever answered: one attempt, not the whole --quit-timeout of retries. Not
+        # waited for (--no-wait): it may still be starting, so retry as usual.
+        retry = config.no_wait or bool(proxy.seen)
+        quitting.quit_all(proxy, config.quit_timeout, retry, log)
+    elif reason.startswith("--quit-on"):
+        log.info("proxy_kept", f"leaving the proxy running ({reason}, exit code {code})")
 
 
 def check_ready(config: configuration.Config, log: Logger) -> int:
-    answer = readiness.probe(config.ready_url)
+    answer = Proxy(config.ready_url, config.quit_urls).probe(readiness.PROBE_TIMEOUT)
     if answer.status == 200:
         log.info("proxy_ready", f"proxy ready: GET {config.ready_url} answered 200")
         return 0
@@ -152,16 +155,34 @@ def check_ready(config: configuration.Config, log: Logger) -> int:
     return exitcodes.NOT_READY
 
 
-def run() -> None:
-    """Console-script entry point."""
-    code = main()
-    # Skip the interpreter's teardown (~7 ms in the frozen binary, docs/performance.md): we
-    # hold nothing that needs it once our output is flushed. If a flush fails (closed
-    # stdout), sys.exit reports it and sets the code as it always did.
+def internal_error(log: Logger, error: Exception) -> int:
+    log.error("internal_error", f"internal error: {type(error).__name__}: {error}; please report it")
+    return exitcodes.SOFTWARE
+
+
+def version() -> str:
+    from entrypoint.buildinfo import version_line  # version, commit, Python, platform
+    return version_line() + "\n"
+
+
+def print_out(text: str) -> int:
+    """--help and --version on stdout; a stdout that cannot take them is EX_IOERR."""
     try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:  # None when started with the descriptor closed
-                stream.flush()
-    except (OSError, ValueError):
-        sys.exit(code)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except (AttributeError, OSError, ValueError):  # AttributeError: started with stdout closed
+        return exitcodes.IOERR
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point. Skips the interpreter's teardown (~7 ms in the frozen binary,
+    docs/performance.md): nothing needs it once our output is out, and a log line that could
+    not be written must not turn the app's code into Python's 120."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):  # closed at start, or a broken pipe
+            pass
     os._exit(code)

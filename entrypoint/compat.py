@@ -4,7 +4,7 @@ They rank below our own flags and SIDECAR_KILLER_* variables, above the --mesh p
 """
 from __future__ import annotations
 
-from entrypoint.values import is_loopback, parse_url, parse_urls
+from entrypoint.values import MAX_SECONDS, is_loopback, parse_url, parse_urls
 
 # Compiled on first use: most starts set no Go duration (compiling both: ~0.25 ms a start).
 _GO_DURATION = r"[+-]?(?:0|(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)"
@@ -27,6 +27,14 @@ def parse_go_duration(text: str) -> float:
     if seconds > _GO_MAX_SECONDS:
         raise ValueError("is too long for a Go duration")
     return sign * seconds
+
+
+def _duration(text: str) -> float:
+    """A Go duration within the bound every one of our durations keeps."""
+    seconds = parse_go_duration(text)
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"is longer than {MAX_SECONDS:g}s")
+    return seconds
 
 
 def _scuttle_bool(text: str) -> bool:
@@ -54,8 +62,8 @@ def settings(environ: dict, preset_quit_url: str) -> dict:
     admin = get("ENVOY_ADMIN_API", lambda t: parse_url(_base(t) + "/ready"))
     generic = list(get("GENERIC_QUIT_ENDPOINTS", parse_urls) or ())
     generic_only = get("GENERIC_QUIT_ONLY", _scuttle_bool)
-    quit_without = get("QUIT_WITHOUT_ENVOY_TIMEOUT", parse_go_duration)
-    wait_for = get("WAIT_FOR_ENVOY_TIMEOUT", parse_go_duration)
+    quit_without = get("QUIT_WITHOUT_ENVOY_TIMEOUT", _duration)
+    wait_for = get("WAIT_FOR_ENVOY_TIMEOUT", _duration)
 
     if admin is not None:
         found["ready_url"] = admin
@@ -78,7 +86,7 @@ def settings(environ: dict, preset_quit_url: str) -> dict:
         elif get("NEVER_KILL_ISTIO_ON_FAILURE", _scuttle_bool):
             found["quit_on"] = "success"
 
-    quit_timeout = get("QUIT_REQUEST_TIMEOUT", parse_go_duration)
+    quit_timeout = get("QUIT_REQUEST_TIMEOUT", _duration)
     if quit_timeout is not None:
         if quit_timeout < 0:
             raise CompatError(f"QUIT_REQUEST_TIMEOUT: {environ['QUIT_REQUEST_TIMEOUT']!r} must not be negative")

@@ -198,6 +198,8 @@ def load(argv: list, environ: dict) -> Config:
         raise UsageError(f"{one_shot} takes no command (got {command[0]!r})")
     if not one_shot and not command:
         raise UsageError("no command to run (usage: sidecar-killer [OPTIONS] [--] COMMAND [ARG...])")
+    if not one_shot and not command[0]:
+        raise UsageError("the command is an empty string (usage: sidecar-killer [OPTIONS] [--] COMMAND [ARG...])")
     return config
 
 

@@ -9,6 +9,7 @@ NOT_READY = 1        # --check-ready: proxy not ready; --quit-only: a quit did n
 USAGE = 64           # EX_USAGE: bad option, value or environment variable
 UNAVAILABLE = 69     # EX_UNAVAILABLE: proxy not ready in time with --on-ready-timeout=fail
 SOFTWARE = 70        # EX_SOFTWARE: internal error in sidecar-killer
+IOERR = 74           # EX_IOERR: --help or --version could not be written to stdout
 CANNOT_EXECUTE = 126  # the command exists but cannot be executed
 NOT_FOUND = 127      # the command was not found
 SIGNAL_BASE = 128    # the app was killed by signal N: 128 + N

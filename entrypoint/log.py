@@ -12,7 +12,7 @@ class Logger:
 
     def __init__(self, fmt: str = "text", level: str = "info", stream=None):
         self.threshold = LEVELS[level]
-        self.stream = stream if stream is not None else sys.stderr
+        self.stream = stream if stream is not None else sys.stderr  # None: started with fd 2 closed
         self.json = None
         if fmt == "json":
             import json  # only log pipelines pay for it
@@ -26,15 +26,18 @@ class Logger:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
             line = self.json.dumps({"time": stamp, "level": severity, "logger": PREFIX,
                                     "event": event, "message": message, **fields})
-        elif severity in ("error", "warning"):
-            line = f"{PREFIX}: {severity}: {message}"
         else:
-            line = f"{PREFIX}: {message}"
+            if not message.isprintable():  # a command, a PATH: never a raw control character
+                message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+            if severity in ("error", "warning"):
+                line = f"{PREFIX}: {severity}: {message}"
+            else:
+                line = f"{PREFIX}: {message}"
         try:
             self.stream.write(line + "\n")
             self.stream.flush()
-        except (OSError, ValueError):
-            pass  # a closed stderr must never change the app's exit code
+        except (AttributeError, OSError, ValueError):
+            pass  # a closed or broken stderr must never change the app's exit code
 
     def error(self, event, message, **fields):
         self._emit("error", event, message, fields)

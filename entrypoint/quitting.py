@@ -3,17 +3,23 @@
 A quit is judged by its effect: a 2xx answer, or the proxy gone. Envoy quit through a routed
 listener exits before it answers (the client sees the connection closed), and a proxy that
 exits late may be gone by the time a retry arrives. So a POST without a 2xx is followed by a
-look at the proxy's ports: if they all refuse connections now, the quit landed. Only for a
-proxy seen in this run, though: a port that refuses because nothing ever listened there proves
-nothing (no sidecar at all, or a wrong URL), and that stays a failure.
+look at the proxy's ports: if they all refuse connections now, the quit landed. Only where
+something listened earlier in this run, though (Proxy.evidence): a port that refuses because
+nothing ever listened there proves nothing (no sidecar at all, or a wrong URL).
+
+Every quit URL runs side by side, each on its own evidence, so the pod's end waits for
+--quit-timeout once, not once per URL, and a dead extra endpoint delays nothing.
 """
 from __future__ import annotations
 
+import _thread
 import time
 from collections.abc import Callable
 
+from entrypoint import signals
+from entrypoint.http_request import Answer, Interrupted
+from entrypoint.proxy import Proxy
 from entrypoint.values import Url, address
-from entrypoint.http_request import Answer, refused, request
 
 FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 1.0
@@ -28,8 +34,15 @@ HINTS = {
 }
 
 
-def should_quit(quit_on: str, exit_code: int) -> bool:
-    return quit_on == "always" or (quit_on == "success" and exit_code == 0)
+def reason_to_keep(quit_on: str, exit_code: int, proxy: Proxy | None) -> str | None:
+    """Why the proxy is not to be quit, or None to quit it: every such reason in one place."""
+    if proxy is None:
+        return "disabled"
+    if proxy.absent:
+        return "absent"
+    if quit_on == "never" or (quit_on == "success" and exit_code != 0):
+        return f"--quit-on={quit_on}"
+    return None
 
 
 def _retryable(answer: Answer) -> bool:
@@ -37,20 +50,13 @@ def _retryable(answer: Answer) -> bool:
     return answer.refused or (answer.status is not None and answer.status >= 500)
 
 
-def quit_one(url: Url, timeout: float, retry: bool, log, seen: bool = False, also: tuple = (),
-             post: Callable[[Url, float], Answer] = lambda url, t: request("POST", url, t),
-             refuses: Callable[[str, int, float], bool] = refused,
+def quit_one(proxy: Proxy, url: Url, timeout: float, retry: bool, log,
              sleep: Callable[[float], None] = time.sleep,
              clock: Callable[[], float] = time.monotonic) -> bool:
-    """POST ``url`` until the quit lands or ``timeout`` seconds pass; True if it landed.
-
-    It lands on a 2xx answer, or when the proxy is gone: ``url``'s port and the ``also``
-    (host, port) pairs all refuse connections, after the proxy was seen (``seen``: it answered
-    at one of those ports before; or a POST here reached it).
-    """
+    """POST ``url`` until the quit lands or ``timeout`` seconds pass; True if it landed: a 2xx
+    answer, or the proxy gone (Proxy.gone). Raises Interrupted on a stop signal."""
     start = clock()
     deadline = start + timeout
-    ports = ((url.host, url.port),) + tuple(also)
     backoff = FIRST_BACKOFF
     attempts = 0
     answer = None
@@ -60,15 +66,15 @@ def quit_one(url: Url, timeout: float, retry: bool, log, seen: bool = False, als
         # so do not send it again; only watch for the proxy to go.
         if answer is None or _retryable(answer):
             attempts += 1
-            answer = post(url, max(deadline - clock(), 0.001))
+            answer = proxy.post(url, max(deadline - clock(), 0.001))
             if answer.ok:
                 log.info("proxy_quit", f"proxy quit: POST {url} answered {answer.status}",
                          url=str(url), status=answer.status, attempts=attempts)
                 return True
-            seen = seen or not answer.refused
         if answer.status is not None and answer.status < 500:
             break  # 4xx: the endpoint said no, and it is staying
-        if seen and all(refuses(host, port, deadline - clock()) for host, port in ports):
+        ports = proxy.evidence(url)
+        if proxy.gone(url, max(deadline - clock(), 0.001)):
             where = ", ".join(address(host, port) for host, port in ports)
             log.info("proxy_quit", f"proxy quit: the proxy is gone ({where} refuse connections now), "
                      f"though POST {url} got {answer.describe()}",
@@ -79,6 +85,8 @@ def quit_one(url: Url, timeout: float, retry: bool, log, seen: bool = False, als
             break
         last_try = backoff >= remaining - MIN_ANSWER_TIME
         sleep(min(backoff, remaining - MIN_ANSWER_TIME))
+        if signals.stop_pending():
+            raise Interrupted
         backoff = min(backoff * 2, MAX_BACKOFF)
     hint = HINTS.get(answer.status, "")
     log.warning("quit_failed",
@@ -89,16 +97,32 @@ def quit_one(url: Url, timeout: float, retry: bool, log, seen: bool = False, als
     return False
 
 
-def quit_all(urls, timeout: float, retry: bool, log, ready: Url | None = None, ready_seen: bool = False,
-             **seams) -> bool:
-    """Quit every sidecar in turn (each gets its own ``timeout``); True if all landed.
+def quit_all(proxy: Proxy, timeout: float, retry: bool, log, **seams) -> bool:
+    """Quit every URL of ``proxy`` side by side; True if all landed. A stop signal ends the
+    wait for them at once (the quits not yet landed count as failed)."""
+    results: list = [None] * len(proxy.quit_urls)  # None: cut short by a stop signal
+    done = [_thread.allocate_lock() for _ in proxy.quit_urls]
 
-    ``ready``: the readiness URL; its port counts as the proxy's too for a quit URL on the same
-    host. ``ready_seen``: something answered there in this run.
-    """
-    results = []
-    for url in urls:
-        same_host = ready is not None and ready.host == url.host
-        also = ((ready.host, ready.port),) if same_host and ready.port != url.port else ()
-        results.append(quit_one(url, timeout, retry, log, ready_seen and same_host, also, **seams))
+    def quit_in_thread(index: int, url: Url):
+        try:
+            results[index] = quit_one(proxy, url, timeout, retry, log, **seams)
+        except Interrupted:
+            pass
+        except Exception as error:  # a bug of ours: logged, and this quit counts as failed
+            log.error("internal_error", f"internal error while quitting {url}: "
+                      f"{type(error).__name__}: {error}; please report it")
+            results[index] = False
+        finally:
+            done[index].release()
+
+    for index, url in enumerate(proxy.quit_urls):
+        done[index].acquire()
+        _thread.start_new_thread(quit_in_thread, (index, url))
+    for lock in done:
+        while not lock.acquire(timeout=0.02) and not signals.stop_pending():
+            pass
+    signum = signals.stop_pending()
+    if None in results and signum is not None:
+        log.info("quit_abandoned", f"got {signals.name(signum)}: not waiting for the quit to land",
+                 signal=signals.name(signum))
     return all(results)

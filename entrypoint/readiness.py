@@ -6,71 +6,74 @@ from collections import namedtuple
 from collections.abc import Callable
 
 from entrypoint import signals
-from entrypoint.values import Url
-from entrypoint.http_request import Answer, request
+from entrypoint.http_request import Interrupted
+from entrypoint.proxy import Proxy
 
 # Refused costs the sidecar nothing (Envoy is not listening yet): poll often to start promptly.
 REFUSED_INTERVAL = 0.02
 # Every non-200 answer makes pilot-agent log "Envoy proxy is NOT ready": at most 10 a second.
 ANSWERED_INTERVAL = 0.1
-# Every probe gets this whole budget, the last one before the deadline too: cut short, it would
-# time out and the timeout line would name that ("no answer within 0.0s"), not the proxy's answer.
+# A probe's budget, cut to what is left before the ready deadline: a proxy that hangs holds
+# the wait no longer than the deadline.
 PROBE_TIMEOUT = 1.0
+# No probe starts closer to the deadline than this: it would have no time for an answer, and
+# the wait would end on "no answer within 0.0s" rather than on the proxy's last real answer.
+MIN_PROBE_TIME = 0.1
 
 
-class Outcome(namedtuple("Outcome", "ready waited answered last signal absent", defaults=(None, False))):
-    """ready: bool; waited: seconds; answered: did anything ever answer (False: no sidecar
-    listening at all); last: the last Answer or None; signal: a STOP_WAITING signal that
-    ended the wait; absent: the no-proxy grace passed with nothing listening anywhere."""
+class Outcome(namedtuple("Outcome", "ready waited last signal", defaults=(None,))):
+    """ready: bool; waited: seconds; last: the last Answer or None; signal: a STOP_WAITING
+    signal that ended the wait. What was seen of the proxy is the Proxy's."""
     __slots__ = ()
 
 
-def probe(url: Url, timeout: float = PROBE_TIMEOUT) -> Answer:
-    return request("GET", url, timeout)
-
-
-def wait_for_proxy(url: Url, timeout: float, log,
-                   probe: Callable[[Url, float], Answer] = probe,
+def wait_for_proxy(proxy: Proxy, timeout: float, log, no_proxy_grace: float = 0.0,
                    next_signal: Callable[[float], int | None] = signals.next_signal,
-                   clock: Callable[[], float] = time.monotonic,
-                   no_proxy_grace: float = 0.0,
-                   anything_listens: Callable[[], bool] = lambda: True) -> Outcome:
-    """Probe ``url`` until it answers 200, ``timeout`` passes (0: never) or we are told to stop.
+                   clock: Callable[[], float] = time.monotonic) -> Outcome:
+    """Probe the ready URL until it answers 200, ``timeout`` passes (0: never) or we are told to stop.
 
     Probes start on a schedule (every ANSWERED_INTERVAL after a non-200 answer, REFUSED_INTERVAL
-    after a refusal); the time in between is spent in sigtimedwait, so a signal ends it at once.
-    No probe starts at or past the deadline, so the wait ends at the deadline with the last real
-    answer, or at most one PROBE_TIMEOUT past it when the proxy hangs.
+    after a refusal); the time in between is spent in sigtimedwait, so a signal ends it at once,
+    and a probe under way is cut short by one (http_request). No probe outlives the deadline.
 
-    ``no_proxy_grace`` (0: off): once that many seconds pass with every probe refused, ask
-    ``anything_listens`` (the quit ports) once; if nothing does either, the pod has no proxy.
+    ``no_proxy_grace`` (0: off): once that many seconds pass with every probe refused, look at
+    the proxy's other ports once; if nothing listens there either, the pod has no proxy.
     """
     start = clock()
     deadline = start + timeout if timeout > 0 else None
-    answered = False
     grace_over = no_proxy_grace <= 0
+    last = None
     while True:
         probe_start = clock()
-        last = probe(url, PROBE_TIMEOUT)
-        answered = answered or not last.refused
-        now = clock()
-        if last.status == 200:
-            return Outcome(True, now - start, True, last)
-        log.debug("proxy_not_ready", f"proxy not ready: {last.describe()}", answer=last.describe())
-        if not grace_over and now - start >= no_proxy_grace:
-            grace_over = True  # decided once: a proxy seen listening is waited for as usual
-            if not answered and not anything_listens():
-                return Outcome(False, now - start, False, last, absent=True)
-        next_probe = probe_start + (REFUSED_INTERVAL if last.refused else ANSWERED_INTERVAL)
-        if deadline is not None and next_probe >= deadline:
+        budget = PROBE_TIMEOUT if deadline is None else min(PROBE_TIMEOUT, deadline - probe_start)
+        try:
+            last = proxy.probe(budget)
+        except Interrupted:
+            pass  # the stop signal is collected below, at once
+        else:
+            if last.status == 200:
+                return Outcome(True, clock() - start, last)
+            log.debug("proxy_not_ready", f"proxy not ready: {last.describe()}", answer=last.describe())
+            if not grace_over and clock() - start >= no_proxy_grace:
+                grace_over = True  # decided once: a proxy seen listening is waited for as usual
+                if not proxy.seen and not proxy.listening(min(PROBE_TIMEOUT, no_proxy_grace)):
+                    proxy.absent = True
+                    return Outcome(False, clock() - start, last)
+        refused = last is not None and last.refused
+        next_probe = probe_start + (REFUSED_INTERVAL if refused else ANSWERED_INTERVAL)
+        if deadline is not None and next_probe > deadline - MIN_PROBE_TIME:
             next_probe = deadline  # no probe at the deadline: wait for it, then report
-        # Sleep until the next probe, but wake for signals.
-        while (remaining := next_probe - clock()) > 0:
-            signum = next_signal(remaining)
+        # Sleep until the next probe, but wake for signals (one is pending if a probe was cut).
+        while True:
+            signum = next_signal(max(next_probe - clock(), 0))
             if signum in signals.STOP_WAITING:
-                return Outcome(False, clock() - start, answered, last, signum)
-            if signum is not None and signum != signals.signal.SIGCHLD:
+                return Outcome(False, clock() - start, last, signum)
+            if signum in signals.JOB_STOP:
+                signals.stop_self()  # no app yet: the job is just us
+            elif signum is not None and signum not in (signals.signal.SIGCHLD, signals.signal.SIGCONT):
                 log.debug("signal_ignored", f"ignoring {signals.name(signum)}: the app has not started",
                           signal=signals.name(signum))
+            if signum is None and clock() >= next_probe:
+                break
         if deadline is not None and clock() >= deadline:
-            return Outcome(False, clock() - start, answered, last)
+            return Outcome(False, clock() - start, last)

@@ -10,11 +10,13 @@ import os
 import signal
 import time
 
-# KILL and STOP cannot be caught; TSTP, TTIN and TTOU keep their job-control meaning.
-NOT_COLLECTED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
-COLLECTED = frozenset(signal.valid_signals() - NOT_COLLECTED)
-# While still waiting for the proxy, these abandon the start (128+N), as a shell would.
+# KILL and STOP cannot be caught.
+COLLECTED = frozenset(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
+# While still waiting for the proxy, or quitting it, these end that wait (128+N before the app
+# started), as they would end a shell.
 STOP_WAITING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT})
+# The terminal's stop signals: the whole job (the app and us) stops, as under a shell.
+JOB_STOP = frozenset({signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 # Reset to default in the app (it starts as if exec'd by a shell); KILL/STOP cannot be set.
 APP_DEFAULTS = frozenset(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
 
@@ -36,6 +38,18 @@ def name(signum: int) -> str:
         if signal.SIGRTMIN < signum <= signal.SIGRTMAX:
             return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
         return f"signal {signum}"
+
+
+def stop_pending() -> int | None:
+    """A stop signal that waits to be collected (whatever is under way should end now), or None."""
+    pending = STOP_WAITING.intersection(signal.sigpending())
+    return min(pending) if pending else None
+
+
+def stop_self() -> None:
+    """Stop as a job does on the terminal's stop signals; a SIGCONT resumes us (ignored by the
+    kernel when we are PID 1)."""
+    os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def next_signal(timeout: float) -> int | None:

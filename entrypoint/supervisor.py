@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 
 from entrypoint import native, signals
+from entrypoint.terminal import Terminal
 
 
 def become_subreaper() -> bool:
@@ -20,20 +22,27 @@ def release_startup_memory() -> None:
     native.release_startup_memory()
 
 
-def spawn(command: list, env: dict, new_group: bool) -> int:
-    """Start the app with a clean signal mask and default dispositions; raises OSError."""
-    group = {"setpgroup": 0} if new_group else {}  # 0: a new group led by the app
-    return os.posix_spawnp(command[0], command, env,
-                           setsigmask=(), setsigdef=signals.APP_DEFAULTS, **group)
+def spawn(command: list, env: dict) -> int:
+    """Start the app in a process group of its own, with a clean signal mask and default
+    dispositions; raises OSError."""
+    return os.posix_spawnp(command[0], command, env, setpgroup=0,
+                           setsigmask=(), setsigdef=signals.APP_DEFAULTS)
 
 
 class Supervisor:
-    """tini's loop: forward each signal once, reap whatever exited, until the app itself has."""
+    """tini's loop: forward each signal once, reap whatever exited, until the app itself has.
 
-    def __init__(self, pid: int, signal_group: bool, log, poll: float = 1.0):
+    Job control as under a shell: a stop signal sent to us (TSTP, TTIN, TTOU) is forwarded and
+    then stops us too; an app stopped from its terminal stops us too, so the shell sees the job
+    stop; SIGCONT resumes us, is forwarded, and gives the terminal back to the app.
+    """
+
+    def __init__(self, pid: int, signal_group: bool, log, terminal: Terminal = Terminal(None),
+                 poll: float = 1.0):
         self.pid = pid
         self.signal_group = signal_group
         self.log = log
+        self.terminal = terminal
         self.poll = poll  # reap at least this often even if SIGCHLD was coalesced away
 
     def forward(self, signum: int) -> None:
@@ -48,27 +57,63 @@ class Supervisor:
         except ProcessLookupError:
             pass  # already gone: its exit status is on its way
 
+    def handle(self, signum: int) -> None:
+        if signum == signal.SIGCHLD:
+            return
+        self.forward(signum)
+        if signum in signals.JOB_STOP:
+            signals.stop_self()
+        elif signum == signal.SIGCONT:
+            self.terminal.give(self.pid)
+
+    def app_stopped(self, stopsig: int) -> None:
+        """The app stopped. From its terminal (Ctrl-Z, or reading it from the background): stop
+        with it. Stopped by reading the terminal before we could give it the foreground: resume it."""
+        if self.terminal.fd is None or stopsig not in signals.JOB_STOP:
+            return  # a SIGSTOP, or no terminal: not a job-control stop of ours to follow
+        if stopsig != signal.SIGTSTP and self.terminal.is_foreground(self.pid):
+            os.killpg(self.pid, signal.SIGCONT)
+            return
+        signals.stop_self()
+
     def reap(self) -> int | None:
         """Collect every exited child; the app's wait status once it is among them."""
         app_status = None
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, os.WNOHANG | os.WUNTRACED)
             except ChildProcessError:
                 break
             if pid == 0:
                 break
-            if pid == self.pid:
+            if os.WIFSTOPPED(status):
+                if pid == self.pid:
+                    self.app_stopped(os.WSTOPSIG(status))
+            elif pid == self.pid:
                 app_status = status
             else:
                 self.log.debug("orphan_reaped", f"reaped orphan pid {pid}", pid=pid)
         return app_status
 
     def run(self) -> int:
-        while True:
-            signum = signals.next_signal(self.poll)
-            if signum is not None and signum != signals.signal.SIGCHLD:
-                self.forward(signum)
-            status = self.reap()
-            if status is not None:
-                return status
+        try:
+            while True:
+                signum = signals.next_signal(self.poll)
+                if signum is not None:
+                    self.handle(signum)
+                status = self.reap()
+                if status is not None:
+                    return status
+        finally:
+            self.terminal.give(os.getpgrp())
+
+
+def wait_for(pid: int) -> int:
+    """The app's wait status, the plainest way: the supervisor's last resort."""
+    while True:
+        try:
+            waited, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return 0
+        if waited == pid and not os.WIFSTOPPED(status):
+            return status

@@ -1,10 +1,25 @@
-"""Parsers for option values: each takes the raw text and raises ValueError with the reason."""
+"""Parsers for option values: each takes the raw text and raises ValueError with the reason.
+
+URLs are parsed here rather than with urllib.parse: the grammar the proxies need is small
+(http://HOST[:PORT][/PATH][?QUERY]), every byte of it ends up in a request line or a log
+line, and urllib.parse would bring re and ipaddress into every start.
+"""
 from __future__ import annotations
 
 import math
+import socket
 from collections import namedtuple
 from collections.abc import Callable
-from urllib.parse import urlsplit  # http.client imports it anyway
+
+# No duration we take means anything beyond a day; larger numbers are typos (or 1e10, which
+# the system calls that wait cannot take). --ready-timeout 0 waits without end.
+MAX_SECONDS = 86400.0
+
+_HOST_NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+# RFC 3986's unreserved, sub-delims, ':' '@' '/' '?' and '%' for escapes: no space, no control
+# character, nothing that could end the request line or start a fragment.
+_PATH_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                             "-._~!$&'()*+,;=:@/?%")
 
 
 class Url(namedtuple("Url", "text host port path")):
@@ -20,29 +35,64 @@ def parse_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise ValueError("is not a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError("must be a number of seconds >= 0")
+    if not math.isfinite(value) or value < 0 or value > MAX_SECONDS:
+        raise ValueError(f"must be a number of seconds from 0 to {MAX_SECONDS:g}")
     return value
 
 
+def ip_family(host: str) -> int | None:
+    """socket.AF_INET or AF_INET6 for an IP literal, None for anything else."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+            return family
+        except OSError:
+            pass
+    return None
+
+
+def _is_host_name(host: str) -> bool:
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    return (len(host) <= 253 and set(host) <= _HOST_NAME_CHARACTERS
+            and all(0 < len(label) <= 63 and label[0] != "-" and label[-1] != "-" for label in labels))
+
+
 def parse_url(text: str) -> Url:
-    # Before urlsplit: a non-ASCII host makes it import unicodedata (1.1 MB, not in the frozen
-    # binary), and http.client cannot send a non-ASCII path anyway.
+    text = text.strip(" ")
     if not text.isascii():
         raise ValueError("is not ASCII (write a host name in its xn-- form, percent-encode the path)")
-    parts = urlsplit(text.strip())
-    if parts.scheme != "http":
+    if not text.isprintable():
+        raise ValueError("contains control characters")
+    if text[:7].lower() != "http://":
         raise ValueError("must be an http:// URL (the proxies' endpoints are plain HTTP)")
-    try:
-        port = parts.port or 80
-    except ValueError:
-        raise ValueError("has a bad port") from None
-    if not parts.hostname:
-        raise ValueError("has no host")
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return Url(text.strip(), parts.hostname, port, path)
+    authority, slash, path = text[len("http://"):].partition("/")
+    authority, question, query = authority.partition("?")
+    path = slash + path if slash else "/"
+    path = path + question + query if question else path
+    if "#" in path:
+        raise ValueError("has a fragment (#...), which is never sent to a server")
+    if not set(path) <= _PATH_CHARACTERS:
+        raise ValueError("has a path with a space or a character that must be percent-encoded")
+    if "@" in authority:
+        raise ValueError("has user information (user@...); the proxies' endpoints take none")
+    if authority.startswith("["):
+        host, bracket, port_text = authority[1:].partition("]")
+        if not bracket or ip_family(host) != socket.AF_INET6:
+            raise ValueError("has a bad IPv6 address (write it as [::1])")
+        if port_text and not port_text.startswith(":"):
+            raise ValueError("has a bad port")
+        port_text = port_text[1:]
+    else:
+        host, colon, port_text = authority.partition(":")
+        if colon and not port_text:
+            raise ValueError("has a bad port")
+        if not host:
+            raise ValueError("has no host")
+        if ip_family(host) is None and not _is_host_name(host):
+            raise ValueError("has a host that is neither a host name nor an IP address")
+    if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise ValueError("has a bad port (1 to 65535)")
+    return Url(text, host, int(port_text) if port_text else 80, path)
 
 
 def address(host: str, port: int) -> str:
@@ -51,13 +101,12 @@ def address(host: str, port: int) -> str:
 
 def is_loopback(host: str) -> bool:
     """127.0.0.0/8, ::1 or localhost: the pod's own network namespace."""
-    if host in ("localhost", "127.0.0.1", "::1"):
-        return True  # the presets: decided without ipaddress
-    import ipaddress  # urllib.parse loads it today; lazily, so this module does not depend on that
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    family = ip_family(host)
+    if family == socket.AF_INET:
+        return socket.inet_pton(family, host)[0] == 127
+    return family == socket.AF_INET6 and socket.inet_pton(family, host) == socket.inet_pton(family, "::1")
 
 
 def parse_urls(text: str) -> tuple:

@@ -5,6 +5,7 @@ same exit code and the same lines (digits aside) prove that no module it needs w
 the frozen set (build/modules.spec). The binary is `make build`'s (or SIDECAR_KILLER_BIN).
 """
 import os
+import subprocess
 import re
 import signal
 from pathlib import Path
@@ -192,3 +193,18 @@ def test_a_non_utf8_argument_reaches_the_app_unchanged(as_binary, tmp_path):
     w = run(["--disabled", "--", SH, "-c", f'printf %s "$1" > {out}', "sh", os.fsdecode(b"caf\xe9")])
     assert w.returncode == 0, w.stderr
     assert out.read_bytes() == b"caf\xe9"
+
+
+def test_the_binarys_own_failures_are_70_never_1(binary):
+    """Starved of memory at different points of the interpreter's start, the binary exits 70 with a
+    line saying so (or the kernel kills it before its first instruction), never 1, which would
+    pass for the app's own code."""
+    codes = {}
+    for mib in range(5, 13):
+        result = subprocess.run(["prlimit", f"--as={mib * 1024 * 1024}", str(binary), "--disabled", "--", "true"],
+                                capture_output=True, timeout=30)
+        codes[mib] = result.returncode
+        if result.returncode == 70:
+            assert b"sidecar-killer: error:" in result.stderr or b"Traceback" in result.stderr
+    assert set(codes.values()) <= {0, 70, -signal.SIGSEGV, -signal.SIGKILL}, codes
+    assert 70 in codes.values() and 0 in codes.values(), codes

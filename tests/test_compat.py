@@ -47,17 +47,19 @@ def test_generic_endpoints_come_before_the_preset_quit():
     assert [str(u) for u in config.quit_urls] == ["http://127.0.0.1:1/q", ISTIO_QUIT]
 
 
-@pytest.mark.parametrize("env, quit_on", [
-    ({"NEVER_KILL_ISTIO": "true"}, "never"),
-    ({"NEVER_KILL_ISTIO_ON_FAILURE": "true"}, "success"),
-    ({"NEVER_KILL_ISTIO": "true", "NEVER_KILL_ISTIO_ON_FAILURE": "true"}, "never"),
-    ({"NEVER_KILL_ISTIO": "false"}, "always"),
-    ({"GENERIC_QUIT_ONLY": "true"}, "never"),
+@pytest.mark.parametrize("env, quit_on, quit_urls", [
+    ({"NEVER_KILL_ISTIO": "true"}, "never", [ISTIO_QUIT]),
+    ({"NEVER_KILL_ISTIO_ON_FAILURE": "true"}, "success", [ISTIO_QUIT]),
+    ({"NEVER_KILL_ISTIO": "true", "NEVER_KILL_ISTIO_ON_FAILURE": "true"}, "never", [ISTIO_QUIT]),
+    ({"NEVER_KILL_ISTIO": "false"}, "always", [ISTIO_QUIT]),
+    ({"GENERIC_QUIT_ONLY": "true"}, "never", [ISTIO_QUIT]),
+    # GENERIC_QUIT_ONLY: Istio is never asked, so NEVER_KILL_ISTIO does not hold the generic quit
     ({"GENERIC_QUIT_ONLY": "true", "GENERIC_QUIT_ENDPOINTS": "http://127.0.0.1/q", "NEVER_KILL_ISTIO": "true"},
-     "always"),
+     "always", ["http://127.0.0.1/q"]),
 ])
-def test_quit_rules(env, quit_on):
-    assert cfg(**env).quit_on == quit_on
+def test_quit_rules(env, quit_on, quit_urls):
+    config = cfg(**env)
+    assert (config.quit_on, [str(url) for url in config.quit_urls]) == (quit_on, quit_urls)
 
 
 def test_generic_quit_only_posts_only_the_generic_endpoints_and_does_not_wait_without_envoy():

@@ -78,8 +78,8 @@ def test_double_dash_ends_options():
 @pytest.mark.parametrize("argv, env, message", [
     (["--nope", "/app"], {}, "unknown option '--nope'"),
     (["--ready-timeout", "soon", "/app"], {}, "--ready-timeout: 'soon' is not a number of seconds"),
-    (["--ready-timeout=-1", "/app"], {}, "--ready-timeout: '-1' must be a number of seconds >= 0"),
-    (["--quit-timeout=nan", "/app"], {}, "--quit-timeout: 'nan' must be a number of seconds >= 0"),
+    (["--ready-timeout=-1", "/app"], {}, "--ready-timeout: '-1' must be a number of seconds from 0 to 86400"),
+    (["--quit-timeout=nan", "/app"], {}, "--quit-timeout: 'nan' must be a number of seconds from 0 to 86400"),
     (["--ready-url", "https://x/ready", "/app"], {}, "--ready-url: 'https://x/ready' must be an http:// URL"),
     (["--quit-url", "http:///q", "/app"], {}, "--quit-url: 'http:///q' has no host"),
     (["--quit-url", "http://h:port/q", "/app"], {}, "--quit-url: 'http://h:port/q' has a bad port"),
@@ -144,7 +144,9 @@ def test_loopback_quit_urls_need_no_permission(host):
     (["/app"], {"ENVOY_ADMIN_API": "http://envoy.internal:15000", "ISTIO_QUIT_API": "http://envoy.internal:15020"}),
 ])
 def test_remote_quit_urls_that_are_never_posted_are_not_an_error(argv, env):
-    load(argv, env)
+    config = load(argv, env)
+    assert any(not url.host.startswith("127.") for url in config.quit_urls)
+    assert config.disabled or config.quit_on == "never"
 
 
 # -- no-proxy grace -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ NOT_ON_THE_DEFAULT_PATH = (
     "dataclasses", "inspect", "typing",  # ~20 ms frozen (inspect's run-time hook), see the doc
     "json", "ctypes",                    # only for JSON logs / at spawn
     "unicodedata", "encodings.idna",     # 1.1 MB, not in the frozen binary: non-ASCII hosts are refused
+    "http.client", "email", "urllib.parse", "re", "ipaddress",  # our own HTTP client and URL parser
 )
 
 

@@ -91,6 +91,20 @@ class Wrapper:
         self.stderr_lines: list = []
         self._readers = [self._collect(self.proc.stdout, self.stdout_lines),
                          self._collect(self.proc.stderr, self.stderr_lines)]
+        self.peak_rss_kib = 0
+        threading.Thread(target=self._sample_peak_rss, daemon=True).start()
+
+    def _sample_peak_rss(self):
+        """The wrapper's VmHWM (its own peak RSS since exec) until it exits. Not wait4's
+        ru_maxrss: Linux counts the forking test process's memory there too."""
+        while self.proc.returncode is None:
+            try:
+                with open(f"/proc/{self.pid}/status") as status:
+                    line = next(line for line in status if line.startswith("VmHWM:"))
+            except (OSError, StopIteration):
+                return  # gone, or a zombie (no memory left to read)
+            self.peak_rss_kib = max(self.peak_rss_kib, int(line.split()[1]))
+            time.sleep(0.005)
 
     @staticmethod
     def _collect(stream, lines: list) -> threading.Thread:
@@ -117,10 +131,20 @@ class Wrapper:
         return wait_until(found, timeout, what=f"a matching line on {stream}; got {lines!r}")
 
     def wait(self, timeout: float = 30.0) -> int:
-        code = self.proc.wait(timeout)
+        """The exit code, as Popen gives it."""
+        deadline = time.monotonic() + timeout
+        while self.proc.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == self.pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                self.ended = time.monotonic()
+            elif time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.proc.args, timeout)
+            else:
+                time.sleep(0.002)
         for reader in self._readers:
             reader.join(5)
-        return code
+        return self.proc.returncode
 
     def app_pid(self) -> int:
         """The pid of a sigecho app, from its "ready <pid>" line."""
@@ -138,10 +162,15 @@ class Wrapper:
             pass
 
 
-def run(args: list, timeout: float = 60.0, **kwargs) -> Wrapper:
-    """Run the wrapper to completion; returns it with .returncode set."""
+def run(args: list, timeout: float = 60.0, kill_when=None, kill_with=signal.SIGTERM, **kwargs) -> Wrapper:
+    """Run the wrapper to completion; returns it with .returncode set. ``kill_when(wrapper)``:
+    send ``kill_with`` once it is true (``killed_at``: wall clock, ``killed_mono``: monotonic)."""
     wrapper = Wrapper(args, **kwargs)
     try:
+        if kill_when is not None:
+            wait_until(lambda: kill_when(wrapper), timeout, what="the moment to signal the wrapper")
+            wrapper.killed_at, wrapper.killed_mono = time.time(), time.monotonic()
+            os.kill(wrapper.pid, kill_with)
         wrapper.returncode = wrapper.wait(timeout)
     finally:
         wrapper.kill_tree()

@@ -1,0 +1,84 @@
+"""Signals sent to a whole process group, or typed at a terminal, reach the app exactly once;
+job control stops and resumes the whole job, with a terminal and without."""
+import fcntl
+import os
+import pty
+import signal
+import sys
+import termios
+import time
+
+import pytest
+
+from tests.helpers.process import sigecho, wait_until
+
+ROUNDS = 3
+
+
+def received(w, name):
+    return [line for line in list(w.stdout_lines) if line.startswith(name + " ")]
+
+
+def settle_and_count(w, name, expected):
+    wait_until(lambda: len(received(w, name)) >= expected, what=f"{expected} {name} at the app")
+    time.sleep(0.3)  # a duplicate would arrive within this
+    return len(received(w, name))
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGHUP", "SIGUSR1"])
+def test_a_signal_to_the_wrappers_group_reaches_the_app_once(wrappers, name):
+    signum = getattr(signal, name)
+    w = wrappers(["--disabled", "--", *sigecho("--exit-on", "SIGKILL")], process_group=0)
+    w.app_pid()
+    for sent in range(1, ROUNDS + 1):
+        os.killpg(w.pid, signum)
+        assert settle_and_count(w, name, sent) == sent
+
+
+def start_on_a_terminal(wrappers, command):
+    """The wrapper as a session leader whose controlling terminal is a new pty (as in a shell or
+    `docker run -t`); returns (wrapper, master fd)."""
+    master, slave = pty.openpty()
+
+    def take_terminal():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    w = wrappers(["--disabled", "--", *command], stdin=slave, start_new_session=True, preexec_fn=take_terminal)
+    os.close(slave)
+    return w, master
+
+
+def test_ctrl_c_at_a_terminal_reaches_the_app_once(wrappers):
+    w, master = start_on_a_terminal(wrappers, sigecho("--exit-on", "SIGKILL"))
+    try:
+        app = w.app_pid()
+        wait_until(lambda: os.tcgetpgrp(master) == app, what="the app in the terminal's foreground")
+        for sent in range(1, ROUNDS + 1):
+            os.write(master, b"\x03")  # Ctrl-C: SIGINT to the terminal's foreground group
+            assert settle_and_count(w, "SIGINT", sent) == sent
+        os.kill(app, signal.SIGKILL)
+        assert w.wait() == 137
+    finally:
+        os.close(master)
+
+
+def state(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_ctrl_z_at_a_terminal_stops_the_job_and_cont_resumes_it(wrappers):
+    sleeper = [sys.executable, "-c", "import os, time; print('ready', os.getpid(), flush=True); time.sleep(60)"]
+    w, master = start_on_a_terminal(wrappers, sleeper)
+    try:
+        app = int(w.wait_for_line(lambda line: line.startswith("ready ")).split()[1])
+        wait_until(lambda: os.tcgetpgrp(master) == app, what="the app in the terminal's foreground")
+        os.write(master, b"\x1a")  # Ctrl-Z: SIGTSTP to the foreground group
+        wait_until(lambda: state(app) == "T", what="the app stopped")
+        wait_until(lambda: state(w.pid) == "T", what="the wrapper stopped with it")
+        os.kill(w.pid, signal.SIGCONT)  # what `fg` sends the job
+        wait_until(lambda: state(app) != "T" and state(w.pid) != "T", what="both resumed")
+        wait_until(lambda: os.tcgetpgrp(master) == app, what="the terminal back with the app")
+        os.kill(app, signal.SIGTERM)
+        assert w.wait() == 128 + signal.SIGTERM
+    finally:
+        os.close(master)

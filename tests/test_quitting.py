@@ -1,0 +1,157 @@
+"""The quit: retried while it may still pass, bounded by --quit-timeout, judged by its effect."""
+import pytest
+
+from entrypoint import quitting
+from entrypoint.http_request import Answer
+from tests.fakes import CLOSED, REFUSED, FakeClock, Recorder, ScriptedNet, in_turn
+
+ISTIO_QUIT = "http://127.0.0.1:15020/quitquitquit"
+
+
+def quit_once(answers, refusing=lambda host, port, now: False, timeout=2.0, retry=True, seen=(), cost=0.0,
+              ready="http://127.0.0.1:15021/healthz/ready", url=ISTIO_QUIT):
+    """quit_one against a scripted network; ``seen``: ports seen listening earlier in the run.
+    Returns (landed, net, log lines, clock)."""
+    clock = FakeClock()
+    net = ScriptedNet(clock, answers, refusing, cost)
+    proxy = net.proxy(ready=ready, quits=(url,))
+    proxy.seen.update(seen)
+    log = Recorder()
+    landed = quitting.quit_one(proxy, proxy.quit_urls[0], timeout, retry, log, sleep=clock.sleep, clock=clock)
+    return landed, net, log.lines, clock
+
+
+def test_quit_retries_refused_and_5xx_with_backoff_until_2xx():
+    landed, net, lines, clock = quit_once(in_turn(REFUSED, Answer(503), Answer(200)), timeout=10)
+    assert landed and len(net.requests) == 3
+    assert clock.now == pytest.approx(quitting.FIRST_BACKOFF * 3)  # 0.05 then 0.1
+    assert lines[-1][1] == "proxy_quit"
+
+
+def test_quit_gives_up_at_the_deadline():
+    landed, net, lines, clock = quit_once(in_turn(Answer(500)), timeout=3, cost=0.01)
+    assert not landed
+    assert clock.now <= 3.0 + 0.011
+    assert 5 <= len(net.requests) < 15
+    assert "exit code is unchanged" in lines[-1][2]
+
+
+@pytest.mark.parametrize("answer", [Answer(404), Answer(405), Answer(403), Answer(error="no answer within 1s")])
+def test_quit_does_not_retry_what_will_not_pass(answer):
+    landed, net, _, _ = quit_once(in_turn(answer), timeout=10)
+    assert not landed and len(net.requests) == 1
+
+
+def test_quit_without_retry_tries_once():
+    landed, net, _, _ = quit_once(in_turn(REFUSED), timeout=10, retry=False)
+    assert not landed and len(net.requests) == 1
+
+
+def test_the_last_retry_gets_time_for_its_answer():
+    """No POST starts as the deadline strikes: each has MIN_ANSWER_TIME, the warning names the 500."""
+    landed, net, lines, clock = quit_once(in_turn(Answer(500)), timeout=1.0, cost=0.003)
+    budgets = [timeout for *_, timeout in net.requests]
+    assert not landed
+    assert len(budgets) >= 5 and min(budgets) >= quitting.MIN_ANSWER_TIME - 1e-9
+    assert 1.0 - quitting.MIN_ANSWER_TIME - 0.01 <= clock.now <= 1.0, "retried until near the deadline"
+    assert "HTTP 500 after" in lines[-1][2]
+
+
+# -- judged by its effect, on its own evidence -----------------------------------------------
+def test_a_quit_closed_without_answer_lands_once_the_proxy_stops_listening():
+    """Envoy quit through a route exits before answering; its ports close a moment later."""
+    landed, net, lines, _ = quit_once(in_turn(CLOSED), lambda host, port, now: now >= 0.1,
+                                      seen={("127.0.0.1", 15021)})
+    assert landed
+    assert len(net.requests) == 1, "a request that may have landed is not sent again"
+    assert {("127.0.0.1", 15020), ("127.0.0.1", 15021)} <= set(net.checks)
+    level, event, message = lines[-1]
+    assert (level, event) == ("info", "proxy_quit")
+    assert "the proxy is gone (127.0.0.1:15020, 127.0.0.1:15021 refuse connections now)" in message
+    assert f"though POST {ISTIO_QUIT} got connection closed without an answer" in message
+
+
+def test_a_quit_closed_without_answer_fails_while_the_proxy_still_listens():
+    landed, net, lines, clock = quit_once(in_turn(CLOSED), timeout=2)
+    assert not landed and len(net.requests) == 1
+    assert clock.now <= 2.0 + 1e-9, "bounded by --quit-timeout"
+    assert len(net.checks) >= 4, "kept looking until the deadline"
+    assert lines[-1][1] == "quit_failed" and "connection closed without an answer" in lines[-1][2]
+
+
+def test_the_proxy_is_not_gone_while_its_ready_port_still_listens():
+    """pilot-agent's port refusing is not enough while Envoy, seen on 15021, still listens there."""
+    landed, *_ = quit_once(in_turn(CLOSED), lambda host, port, now: port == 15020, seen={("127.0.0.1", 15021)})
+    assert not landed
+
+
+def test_a_refused_quit_is_not_landed_where_nothing_was_ever_seen():
+    """No proxy at all, a wrong URL, or another sidecar that never listened: proof of nothing."""
+    landed, net, lines, _ = quit_once(in_turn(REFUSED), lambda host, port, now: True, timeout=1,
+                                      seen={("127.0.0.1", 15021)})
+    assert not landed and net.checks == []
+    assert "connection refused" in lines[-1][2]
+
+
+def test_a_refused_quit_lands_when_its_port_was_seen_and_the_proxy_is_gone():
+    landed, net, lines, _ = quit_once(in_turn(REFUSED), lambda host, port, now: True,
+                                      seen={("127.0.0.1", 15020), ("127.0.0.1", 15021)})
+    assert landed and len(net.requests) == 1
+    assert f"though POST {ISTIO_QUIT} got connection refused" in lines[-1][2]
+
+
+def test_readiness_seen_on_another_host_is_no_evidence_here():
+    landed, net, _, _ = quit_once(in_turn(CLOSED), lambda host, port, now: True, timeout=0.5,
+                                  ready="http://10.0.0.5:15000/ready", seen={("10.0.0.5", 15000)})
+    assert landed, "its own port was seen (the POST connected) and refuses now"
+    assert net.checks and all(host == "127.0.0.1" for host, _ in net.checks)
+
+
+def test_a_proxy_that_exits_late_is_gone_when_the_retry_arrives():
+    """pilot-agent answered 503 while exiting; the retry finds the port closed."""
+    landed, net, lines, _ = quit_once(in_turn(Answer(503), REFUSED), lambda host, port, now: now >= 0.04)
+    assert landed and len(net.requests) == 2
+    assert "got connection refused" in lines[-1][2]
+
+
+@pytest.mark.parametrize("status", [403, 404, 405])
+def test_a_4xx_is_a_refusal_not_a_quit_in_progress(status):
+    landed, net, _, _ = quit_once(in_turn(Answer(status)), lambda host, port, now: True,
+                                  seen={("127.0.0.1", 15021)})
+    assert not landed and len(net.requests) == 1 and net.checks == []
+
+
+def test_a_hung_quit_is_checked_once_within_its_deadline():
+    landed, net, _, clock = quit_once(in_turn(Answer(error="no answer within 1.5s")), timeout=1.5, cost=1.5)
+    assert not landed and len(net.requests) == 1 and len(net.checks) == 1
+    assert clock.now == pytest.approx(1.5)
+
+
+def test_a_linkerd_quit_checks_its_one_port():
+    landed, net, _, _ = quit_once(in_turn(CLOSED), lambda host, port, now: True,
+                                  ready="http://127.0.0.1:4191/ready", url="http://127.0.0.1:4191/shutdown")
+    assert landed and net.checks == [("127.0.0.1", 4191)]
+
+
+# -- all quit URLs, side by side ----------------------------------------------------------------
+def test_every_url_is_quit_even_after_one_fails():
+    clock = FakeClock()
+    net = ScriptedNet(clock, lambda method, url, now: Answer(404) if url.port == 1 else Answer(200))
+    proxy = net.proxy(quits=("http://127.0.0.1:1/q", "http://127.0.0.1:2/q"))
+    assert not quitting.quit_all(proxy, 1, True, Recorder(), sleep=clock.sleep)
+    assert sorted(port for _, _, port, _ in net.requests) == [1, 2]
+
+
+@pytest.mark.parametrize("quit_on, code, reason", [
+    ("always", 0, None), ("always", 3, None), ("success", 0, None), ("success", 1, "--quit-on=success"),
+    ("success", 143, "--quit-on=success"), ("never", 0, "--quit-on=never")])
+def test_reason_to_keep_the_proxy(quit_on, code, reason):
+    proxy = ScriptedNet(FakeClock(), in_turn(Answer(200))).proxy()
+    assert quitting.reason_to_keep(quit_on, code, proxy) == reason
+
+
+def test_no_proxy_to_quit_when_disabled_or_absent():
+    proxy = ScriptedNet(FakeClock(), in_turn(Answer(200))).proxy()
+    proxy.absent = True
+    assert quitting.reason_to_keep("always", 0, proxy) == "absent"
+    assert quitting.reason_to_keep("always", 0, None) == "disabled"
