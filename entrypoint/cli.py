@@ -5,7 +5,8 @@ import os
 import sys
 import time
 
-from entrypoint import __version__, compat, config as configuration, exitcodes, quitting, readiness, signals
+from entrypoint import __version__, compat, config as configuration, exitcodes, native_sidecar, quitting, readiness, \
+    signals
 from entrypoint.log import Logger
 from entrypoint.proxy import Proxy
 from entrypoint.supervisor import Supervisor, become_subreaper, release_startup_memory, spawn, wait_for
@@ -48,6 +49,11 @@ def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> i
         log.warning("no_subreaper", "cannot adopt the app's orphans (prctl PR_SET_CHILD_SUBREAPER "
                     "failed): those that outlive their parent are left to PID 1 to reap")
     proxy = None if config.disabled else Proxy(config.ready_url, config.quit_urls)
+    if proxy is not None:
+        native, why = native_sidecar.decide(config.native_sidecar, config.istio_status, config.linkerd_native_sidecar)
+        proxy.native = why if native else ""
+        log.debug("sidecar_kind", f"the proxy is {'a native' if native else 'a classic'} sidecar ({why})",
+                  native=native)
     try:
         code = wait(config, proxy, log)
     except Exception as error:
@@ -141,6 +147,9 @@ def finish(config: configuration.Config, proxy: Proxy | None, code: int, log: Lo
         # waited for (--no-wait): it may still be starting, so retry as usual.
         retry = config.no_wait or bool(proxy.seen)
         quitting.quit_all(proxy, config.quit_timeout, retry, log)
+    elif reason == "native":
+        log.info("proxy_native", f"not quitting the proxy: it is a native sidecar ({proxy.native}); "
+                 "the kubelet stops it once this container has ended")
     elif reason.startswith("--quit-on"):
         log.info("proxy_kept", f"leaving the proxy running ({reason}, exit code {code})")
 

@@ -12,12 +12,24 @@ from entrypoint.values import Url, choice, is_loopback, parse_bool, parse_second
 
 ENV_PREFIX = "SIDECAR_KILLER_"
 
+# Each mesh's proxy endpoints as its sidecar serves them on the pod's loopback (docs/when-to-use.md).
 MESH_PRESETS = {
     "istio": {"ready_url": "http://127.0.0.1:15021/healthz/ready",
               "quit_urls": "http://127.0.0.1:15020/quitquitquit"},
     "linkerd": {"ready_url": "http://127.0.0.1:4191/ready",
                 "quit_urls": "http://127.0.0.1:4191/shutdown"},
+    "consul": {"ready_url": "http://127.0.0.1:19000/ready",
+               "quit_urls": "http://127.0.0.1:20600/graceful_shutdown"},
+    "kuma": {"ready_url": "http://127.0.0.1:9902/ready",
+             "quit_urls": "http://127.0.0.1:9901/quitquitquit"},
 }
+
+
+def _preset_summary() -> str:
+    """istio 15021/15020, linkerd 4191/4191, ...: each preset's ready and quit ports."""
+    def port(url: str) -> str:
+        return url.split("/", 3)[2].rsplit(":", 1)[1]
+    return ", ".join(f"{name} {port(urls['ready_url'])}/{port(urls['quit_urls'])}" for name, urls in MESH_PRESETS.items())
 
 
 class UsageError(Exception):
@@ -58,12 +70,18 @@ OPTIONS = (
     Option("quit_urls", "POSTed after the app exits; repeatable (env: comma-separated)",
            parse_url, None, "URL", repeat=True, flag_name="quit_url"),
     Option("allow_remote_quit", "allow quit URLs whose host is not loopback (127.0.0.0/8, ::1, localhost)"),
-    Option("quit_timeout", "seconds to get a 2xx from each quit URL, retrying refused and 5xx",
+    Option("quit_timeout", "seconds to get a 2xx from the quit URLs (side by side), retrying refused and 5xx",
            parse_seconds, 10.0, "SECONDS"),
     Option("quit_on", "when to quit the proxy; success keeps it when the app failed",
            choice("always", "success", "never"), "always", "always|success|never"),
-    Option("mesh", "preset URLs: istio (15021/15020) or linkerd (4191 /ready, /shutdown)",
-           choice(*MESH_PRESETS), "istio", "istio|linkerd"),
+    Option("mesh", "the ready/quit ports of a mesh's proxy on 127.0.0.1: " + _preset_summary(),
+           choice(*MESH_PRESETS), "istio", "|".join(MESH_PRESETS)),
+    Option("native_sidecar", "the proxy is a native sidecar (an init container with restartPolicy: Always): "
+           "wait for it, never quit it; the kubelet stops it"),
+    Option("istio_status", "the pod's sidecar.istio.io/status annotation (Downward API): istio-proxy among "
+           "its initContainers means a native sidecar", str, None, "JSON"),
+    Option("linkerd_native_sidecar", "the pod's config.linkerd.io/proxy-enable-native-sidecar annotation "
+           "(Downward API): true means a native sidecar", str, None, "VALUE"),
     Option("signal_group", "forward signals to the app's process group, not the app alone"),
     Option("log_format", "lifecycle lines on stderr as text or JSON",
            choice("text", "json"), "text", "text|json"),
@@ -92,6 +110,9 @@ class Config:
         self.quit_timeout = 10.0
         self.quit_on = "always"
         self.mesh = "istio"
+        self.native_sidecar = False
+        self.istio_status = ""
+        self.linkerd_native_sidecar = ""
         self.signal_group = False
         self.log_format = "text"
         self.log_level = "info"

@@ -24,6 +24,7 @@ class Proxy:
         self.net = net
         self.seen: set = set()   # (host, port) that accepted a connection in this run
         self.absent = False      # nothing listened anywhere for the whole no-proxy grace
+        self.native = ""         # why it is a native sidecar, which the kubelet stops; "": classic
 
     @property
     def ports(self) -> list:

@@ -29,9 +29,19 @@ MIN_ANSWER_TIME = 0.1
 
 HINTS = {
     403: "the endpoint only accepts callers on loopback: is this container in the pod's network?",
-    404: "no such endpoint here: check --quit-url (Linkerd's /shutdown must be enabled on the proxy)",
+    404: "no such endpoint here: check --quit-url",
     405: "the endpoint rejects POST: check --quit-url",
 }
+# Linkerd's proxy answers 404 on /shutdown unless the pod enables the endpoint.
+LINKERD_404 = ("Linkerd's /shutdown is off unless the pod has the annotation "
+               "config.linkerd.io/proxy-admin-shutdown: enabled; with Linkerd's native sidecars no quit is "
+               "needed: set SIDECAR_KILLER_NATIVE_SIDECAR=true")
+
+
+def hint(url: Url, answer: Answer) -> str:
+    if answer.status == 404 and url.path.split("?")[0].endswith("/shutdown"):
+        return LINKERD_404
+    return HINTS.get(answer.status, "")
 
 
 def reason_to_keep(quit_on: str, exit_code: int, proxy: Proxy | None) -> str | None:
@@ -40,6 +50,8 @@ def reason_to_keep(quit_on: str, exit_code: int, proxy: Proxy | None) -> str | N
         return "disabled"
     if proxy.absent:
         return "absent"
+    if proxy.native:
+        return "native"
     if quit_on == "never" or (quit_on == "success" and exit_code != 0):
         return f"--quit-on={quit_on}"
     return None
@@ -88,11 +100,11 @@ def quit_one(proxy: Proxy, url: Url, timeout: float, retry: bool, log,
         if signals.stop_pending():
             raise Interrupted
         backoff = min(backoff * 2, MAX_BACKOFF)
-    hint = HINTS.get(answer.status, "")
+    advice = hint(url, answer)
     log.warning("quit_failed",
                 f"could not quit the proxy: POST {url}: {answer.describe()} "
                 f"after {attempts} attempt(s) in {clock() - start:.1f}s"
-                + (f"; {hint}" if hint else "") + "; the exit code is unchanged",
+                + (f"; {advice}" if advice else "") + "; the exit code is unchanged",
                 url=str(url), answer=answer.describe(), attempts=attempts)
     return False
 

@@ -13,10 +13,16 @@ def test_defaults_are_istio():
     assert config.command == ["/app"]
 
 
-def test_linkerd_preset():
-    config = load(["--mesh", "linkerd", "/app"], {})
-    assert str(config.ready_url) == "http://127.0.0.1:4191/ready"
-    assert [str(u) for u in config.quit_urls] == ["http://127.0.0.1:4191/shutdown"]
+@pytest.mark.parametrize("mesh, ready, quit", [
+    ("linkerd", "http://127.0.0.1:4191/ready", "http://127.0.0.1:4191/shutdown"),
+    ("consul", "http://127.0.0.1:19000/ready", "http://127.0.0.1:20600/graceful_shutdown"),
+    ("kuma", "http://127.0.0.1:9902/ready", "http://127.0.0.1:9901/quitquitquit"),
+])
+def test_mesh_presets(mesh, ready, quit):
+    config = load(["--mesh", mesh, "/app"], {})
+    assert str(config.ready_url) == ready
+    assert [str(u) for u in config.quit_urls] == [quit]
+    assert f"{mesh} {ready.split(':')[2].split('/')[0]}/{quit.split(':')[2].split('/')[0]}" in help_text("9.9")
 
 
 def test_explicit_url_beats_the_preset():
@@ -84,7 +90,7 @@ def test_double_dash_ends_options():
     (["--quit-url", "http:///q", "/app"], {}, "--quit-url: 'http:///q' has no host"),
     (["--quit-url", "http://h:port/q", "/app"], {}, "--quit-url: 'http://h:port/q' has a bad port"),
     (["--quit-on", "sometimes", "/app"], {}, "--quit-on: 'sometimes' is not one of always, success, never"),
-    (["--mesh", "consul", "/app"], {}, "--mesh: 'consul' is not one of istio, linkerd"),
+    (["--mesh", "nginx", "/app"], {}, "--mesh: 'nginx' is not one of istio, linkerd, consul, kuma"),
     (["--ready-timeout"], {}, "--ready-timeout needs a value"),
     (["--signal-group=yes", "/app"], {}, "--signal-group takes no value"),
     ([], {}, "no command to run"),

@@ -564,14 +564,6 @@ def test_default_urls_on_the_real_ports(tmp_path, mesh, sidecar_args):
     assert events[-1]["event"] == "exited"
 
 
-def test_linkerd_shutdown_not_enabled_is_explained(sidecar):
-    fake = sidecar(mesh="linkerd", quit_mode="disabled")
-    w = run(["--mesh", "linkerd", "--ready-url", fake.ready_url, "--quit-url", fake.quit_url, "--", "true"])
-    assert w.returncode == 0
-    assert "HTTP 404" in w.stderr and "Linkerd's /shutdown must be enabled" in w.stderr
-    assert len(fake.quits) == 1  # 4xx is not retried
-
-
 def _free_port():
     import socket
     with socket.socket() as s:

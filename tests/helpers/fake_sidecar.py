@@ -7,7 +7,10 @@
 
 ``mesh="linkerd"`` serves Linkerd's admin port instead (4191): ``GET /ready`` and
 ``POST /shutdown`` on one port; ``quit_mode="disabled"`` answers 404 "shutdown endpoint is not
-enabled", as proxies since v2.236 do unless the endpoint is enabled.
+enabled", as proxies since v2.236 do unless the endpoint is enabled. ``mesh="consul"``:
+Envoy's admin ``GET /ready`` (19000) and consul-dataplane's ``/graceful_shutdown`` (20600, any
+method: 200 at once; with ``quit_exit`` the ports close that much later, the shutdown grace).
+``mesh="kuma"``: ``GET /ready`` (9902) and Envoy's admin ``POST /quitquitquit`` (9901).
 
 ``quit_mode`` turns the quit endpoint into a failure for tests: ``status:500`` answers
 500, ``hang`` accepts and never answers, ``refuse`` never listens, ``close`` closes the
@@ -60,7 +63,7 @@ class FakeSidecar:
     quit_mode: str = "ok"  # ok | status:NNN | hang | refuse | close | disabled (linkerd)
     quit_exit: float | None = None  # after a quit POST, stop listening this much later
     start_after: float = 0.0  # the whole sidecar starts this late
-    mesh: str = "istio"    # istio | linkerd
+    mesh: str = "istio"    # istio | linkerd | consul | kuma
     on_quit: object = None  # called after a successful quit (the program exits)
     requests: list = field(default_factory=list)
 
@@ -90,7 +93,7 @@ class FakeSidecar:
             return self
         self._started = time.monotonic()
         # The agent (15020) listens from the start; Envoy's listener (15021) after listen_after.
-        if self.quit_mode != "refuse" and self.mesh == "istio":
+        if self.quit_mode != "refuse" and self.mesh != "linkerd":
             self._quit_server = self._serve(self.quit_port, "quit")
             self.quit_port = self._quit_server.server_address[1]
         if self.listen_after <= 0:
@@ -156,11 +159,11 @@ class FakeSidecar:
     # -- what the test reads -------------------------------------------------------
     @property
     def ready_path(self) -> str:
-        return "/ready" if self.mesh == "linkerd" else "/healthz/ready"
+        return "/healthz/ready" if self.mesh == "istio" else "/ready"
 
     @property
     def quit_path(self) -> str:
-        return "/shutdown" if self.mesh == "linkerd" else "/quitquitquit"
+        return {"linkerd": "/shutdown", "consul": "/graceful_shutdown"}.get(self.mesh, "/quitquitquit")
 
     @property
     def ready_url(self) -> str:
@@ -196,7 +199,7 @@ class FakeSidecar:
             return 404, b"shutdown endpoint is not enabled\n"
         if not ipaddress.ip_address(client).is_loopback:
             return 403, b"forbidden\n"
-        if method != "POST":
+        if method != "POST" and self.mesh != "consul":  # consul-dataplane takes any method
             return 405, b"Method Not Allowed\n"
         if self.quit_mode in ("hang", "close"):
             return None, b""
@@ -209,7 +212,8 @@ class FakeSidecar:
         status, body = self._answer(role, method, path, handler.client_address[0])
         with self._lock:
             self.requests.append(Request(time.monotonic(), role, method, path, status))
-        if self.quit_exit is not None and path == self.quit_path and method == "POST" and status != 403:
+        if self.quit_exit is not None and path == self.quit_path and status != 403 \
+                and (method == "POST" or self.mesh == "consul"):
             timer = threading.Timer(self.quit_exit, self._exit)  # the proxy exits, whatever it answered
             timer.daemon = True
             timer.start()
@@ -228,7 +232,8 @@ class FakeSidecar:
         handler.wfile.flush()
         handler.close_connection = True
         if path == self.quit_path and status == 200:
-            self.quit_done.set()
+            if self.quit_exit is None:
+                self.quit_done.set()  # with quit_exit, the program ends when the ports close
             if self.on_quit is not None:
                 self.on_quit()
 
@@ -242,7 +247,7 @@ def main(argv=None) -> int:
     parser.add_argument("--ready-after", type=float, default=0.0)
     parser.add_argument("--quit-mode", default="ok")
     parser.add_argument("--quit-exit", type=float, default=None)
-    parser.add_argument("--mesh", default="istio", choices=("istio", "linkerd"))
+    parser.add_argument("--mesh", default="istio", choices=("istio", "linkerd", "consul", "kuma"))
     parser.add_argument("--exit-after", type=float, default=0.0,
                         help="exit 0 after this many seconds even without a quit (0: never)")
     args = parser.parse_args(argv)
