@@ -236,7 +236,8 @@ class TestWorkload:
                     f"{kind} probes the proxy, not the app, for as long as the Job runs"
 
     def test_mesh_annotations(self, path, doc):
-        """Injection is requested; Linkerd's /shutdown is enabled where --mesh linkerd is used."""
+        """Injection is requested; Linkerd's /shutdown is enabled where --mesh linkerd is used; the
+        wrapper reads the annotation that says whether the proxy is a native sidecar."""
         metadata = _template(doc).get("metadata", {})
         labels, annotations = metadata.get("labels", {}), metadata.get("annotations", {})
         meshes = {_container_config(c).mesh for c in _wrapped(_template(doc)["spec"])}
@@ -244,10 +245,14 @@ class TestWorkload:
         if meshes == {"linkerd"}:
             assert annotations.get("linkerd.io/inject") == "enabled"
             assert annotations.get("config.linkerd.io/proxy-admin-shutdown") == "enabled"
+            variable, annotation = "SIDECAR_KILLER_LINKERD_NATIVE_SIDECAR", "config.linkerd.io/proxy-enable-native-sidecar"
         else:
             assert labels.get("sidecar.istio.io/inject") == "true"
-            # Classic sidecar pinned: a native one needs no quit (see docs/when-to-use.md).
-            assert annotations.get("sidecar.istio.io/nativeSidecar") == "false"
+            assert "sidecar.istio.io/nativeSidecar" not in annotations, "one image for native and classic"
+            variable, annotation = "SIDECAR_KILLER_ISTIO_STATUS", "sidecar.istio.io/status"
+        for container in _wrapped(_template(doc)["spec"]):
+            env = {e["name"]: e for e in container.get("env", [])}
+            assert env[variable]["valueFrom"]["fieldRef"]["fieldPath"] == f"metadata.annotations['{annotation}']"
 
 
 ON_FAILURE = [(p, d) for p, d in WORKLOADS if _template(d)["spec"].get("restartPolicy") == "OnFailure"]
@@ -269,7 +274,8 @@ def test_onfailure_example_uses_quit_on_success():
 
 
 def test_scuttle_example_is_configured_by_scuttle_variables_only():
-    """The migration example keeps scuttle's variables and adds no SIDECAR_KILLER_* override."""
+    """The migration example keeps scuttle's variables and overrides none of them with a
+    SIDECAR_KILLER_* variable (it adds only the native-sidecar annotation, which scuttle lacks)."""
     path = EXAMPLES / "job-scuttle-migration.yaml"
     if not path.exists():
         pytest.skip("no scuttle example")
@@ -277,5 +283,5 @@ def test_scuttle_example_is_configured_by_scuttle_variables_only():
     (container,) = _wrapped(_template(doc)["spec"])
     env = _env(container)
     assert {"ENVOY_ADMIN_API", "ISTIO_QUIT_API"} <= set(env)
-    assert not [name for name in env if name.startswith(sk_config.ENV_PREFIX)]
+    assert [name for name in env if name.startswith(sk_config.ENV_PREFIX)] == ["SIDECAR_KILLER_ISTIO_STATUS"]
     assert container.get("command") is None, "the image's ENTRYPOINT must be enough"
