@@ -21,12 +21,15 @@ $(VENV)/.installed: tests/requirements.txt pyproject.toml
 # Installs what it needs: the venv, a Docker engine, the base images, the binaries, podman, qemu.
 # The release here builds even when Debian moved a pinned package on (RELEASE_PINS=current).
 ARM64_TIME_SCALE ?= 10
+# The tests that run the wrapper as a process: each runs for python, the binary and arm64.
+PROCESS_TESTS := tests/test_process.py tests/test_faults.py tests/test_group_signals.py tests/test_bad_inputs.py \
+  tests/test_meshes.py tests/test_first_minutes.py
 test: venv build podman
 	$(MAKE) release RELEASE_PINS=current
 	$(PY) -m pytest
-	SIDECAR_KILLER_BIN=$(CURDIR)/dist/sidecar-killer $(PY) -m pytest tests/test_process.py tests/test_envoy.py
+	SIDECAR_KILLER_BIN=$(CURDIR)/dist/sidecar-killer $(PY) -m pytest $(PROCESS_TESTS) tests/test_envoy.py
 	SIDECAR_KILLER_BIN=$(CURDIR)/$(RELEASE_DIR)/sidecar-killer-linux-arm64 SIDECAR_KILLER_TIME_SCALE=$(ARM64_TIME_SCALE) \
-	  $(PY) -m pytest -p tests.helpers.emulation tests/test_process.py tests/test_binary.py
+	  $(PY) -m pytest -p tests.helpers.emulation $(PROCESS_TESTS) tests/test_binary.py
 
 # Unit and process tests of the Python entrypoint only (no Docker, no build).
 unit: venv

@@ -20,7 +20,7 @@ def main(argv: list | None = None, environ: dict | None = None) -> int:
         config = configuration.load(argv, environ)
     except configuration.UsageError as error:
         hint = "" if "--help" in str(error) else " (see sidecar-killer --help)"
-        Logger().error("usage", f"{error}{hint}")
+        Logger(usage_log_format(argv, environ)).error("usage", f"{error}{hint}")
         return exitcodes.USAGE
     if config.action in ("help", "version"):
         return print_out(configuration.help_text(__version__) if config.action == "help" else version())
@@ -28,13 +28,16 @@ def main(argv: list | None = None, environ: dict | None = None) -> int:
     log = Logger(config.log_format, config.log_level)
     for warning in compat.warnings(environ):
         log.warning("unsupported", warning)
+    for warning in configuration.unknown_variables(environ):
+        log.warning("unknown_variable", warning)
     try:
         if config.check_ready or config.quit_only:
             signals.unblock()
         if config.check_ready:
             return check_ready(config, log)
         if config.quit_only:
-            landed = quitting.quit_all(Proxy(config.ready_url, config.quit_urls), config.quit_timeout, True, log)
+            landed = quitting.quit_all(Proxy(config.ready_url, config.quit_urls), config.quit_timeout, True, log,
+                                       then="--quit-only exits 1")
             return 0 if landed else exitcodes.NOT_READY
     except Exception as error:
         return internal_error(log, error)
@@ -55,7 +58,9 @@ def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> i
         log.debug("sidecar_kind", f"the proxy is {'a native' if native else 'a classic'} sidecar ({why})",
                   native=native)
     try:
-        code = wait(config, proxy, log)
+        code = check_command(config.command, log)  # a wrong CMD is said at once, not after the wait
+        if code is None:
+            code = wait(config, proxy, log)
     except Exception as error:
         code = internal_error(log, error)
     if code is None:
@@ -65,6 +70,11 @@ def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> i
     except Exception as error:
         internal_error(log, error)
     return code
+
+
+# What to do when there is no sidecar, said wherever that is the likely cause.
+LOCAL_RUN = ("To run without one: SIDECAR_KILLER_DISABLED=true; for one image with and without a "
+             "mesh: SIDECAR_KILLER_NO_PROXY_GRACE=30")
 
 
 def wait(config: configuration.Config, proxy: Proxy | None, log: Logger) -> int | None:
@@ -77,7 +87,17 @@ def wait(config: configuration.Config, proxy: Proxy | None, log: Logger) -> int 
         return None
     limit = f"{config.ready_timeout:g}s" if config.ready_timeout else "no time limit"
     log.info("waiting", f"waiting for the proxy at {config.ready_url} ({limit})", url=str(config.ready_url))
-    outcome = readiness.wait_for_proxy(proxy, config.ready_timeout, log, no_proxy_grace=config.no_proxy_grace)
+    def progress(waited: float, last) -> None:
+        left = f"{config.ready_timeout - waited:.0f}s left" if config.ready_timeout else "no time limit"
+        if not proxy.seen:
+            hint = f"; no sidecar in this pod? {LOCAL_RUN}" if waited < 2 * readiness.PROGRESS_INTERVAL else ""
+            log.info("still_waiting", f"still waiting for the proxy at {config.ready_url}: nothing listens there "
+                     f"yet ({left}){hint}", waited=round(waited, 3))
+        else:
+            log.info("still_waiting", f"still waiting for the proxy at {config.ready_url}: last answer "
+                     f"{last.describe() if last else 'none'} ({left})", waited=round(waited, 3))
+    outcome = readiness.wait_for_proxy(proxy, config.ready_timeout, log, no_proxy_grace=config.no_proxy_grace,
+                                       progress=progress)
     waited = round(outcome.waited, 3)
     if outcome.ready:
         log.info("proxy_ready", f"proxy ready after {outcome.waited:.1f}s", waited=waited)
@@ -93,8 +113,7 @@ def wait(config: configuration.Config, proxy: Proxy | None, log: Logger) -> int 
         return None
     if not proxy.seen:
         log.warning("no_proxy", f"nothing listens at {config.ready_url} after {outcome.waited:.1f}s "
-                    "(every connection refused): is the sidecar injected into this pod? "
-                    "Check the pod's containers, or set SIDECAR_KILLER_DISABLED=true to run without one",
+                    f"(every connection refused): is the sidecar injected into this pod? {LOCAL_RUN}",
                     waited=waited)
     else:
         last = outcome.last.describe() if outcome.last is not None else "none"
@@ -102,9 +121,42 @@ def wait(config: configuration.Config, proxy: Proxy | None, log: Logger) -> int 
                     waited=waited, answer=last)
     if config.on_ready_timeout == "run":
         return None
-    log.error("not_started", "not starting the app (--on-ready-timeout=fail); "
-              "raise --ready-timeout or use --on-ready-timeout=run")
+    advice = ("no proxy ever listened" if not proxy.seen
+              else "raise --ready-timeout, or use --on-ready-timeout=run if the app can start without the mesh")
+    log.error("not_started", f"not starting the app (--on-ready-timeout=fail): {advice}")
     return exitcodes.UNAVAILABLE
+
+
+def check_command(command: list, log: Logger) -> int | None:
+    """127 or 126 with the reason when the command cannot be run at all; None when it may be.
+    (Whether it is a program for this platform only its start can tell: run_app.)"""
+    found = find_command(command[0])
+    if found is None:
+        return cannot_run(command, FileNotFoundError(), log)
+    if not os.access(found, os.X_OK) or os.path.isdir(found):
+        return cannot_run(command, PermissionError(13, "Permission denied"), log)
+    return None
+
+
+def find_command(name: str) -> str | None:
+    """Where posix_spawnp would find ``name`` (the first existing candidate), or None."""
+    if "/" in name:
+        return name if os.path.exists(name) else None
+    for directory in os.environ.get("PATH", os.defpath).split(":"):  # posix_spawnp reads our PATH
+        path = os.path.join(directory or ".", name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def cannot_run(command: list, error: OSError, log: Logger) -> int:
+    if isinstance(error, FileNotFoundError):
+        where = "" if "/" in command[0] else f" in PATH={os.environ.get('PATH', os.defpath)}"
+        log.error("not_found", f"cannot run {command[0]!r}: not found{where}; check the image's CMD")
+        return exitcodes.NOT_FOUND
+    log.error("not_executable", f"cannot run {command[0]!r}: {error.strerror or error}; "
+              "check that it is an executable for this platform with mode +x")
+    return exitcodes.CANNOT_EXECUTE
 
 
 def run_app(config: configuration.Config, env: dict, log: Logger) -> int:
@@ -112,14 +164,8 @@ def run_app(config: configuration.Config, env: dict, log: Logger) -> int:
     terminal = Terminal.ours()
     try:
         pid = spawn(command, env)
-    except FileNotFoundError:
-        where = "" if "/" in command[0] else f" in PATH={env.get('PATH', os.defpath)}"
-        log.error("not_found", f"cannot run {command[0]!r}: not found{where}; check the image's CMD")
-        return exitcodes.NOT_FOUND
     except OSError as error:
-        log.error("not_executable", f"cannot run {command[0]!r}: {error.strerror or error}; "
-                  "check that it is an executable for this platform with mode +x")
-        return exitcodes.CANNOT_EXECUTE
+        return cannot_run(command, error, log)
     started = time.monotonic()
     terminal.give(pid)  # at once: the app may read its terminal from its first instruction
     try:
@@ -162,6 +208,14 @@ def check_ready(config: configuration.Config, log: Logger) -> int:
     log.info("proxy_not_ready", f"proxy not ready: GET {config.ready_url}: {answer.describe()}",
              answer=answer.describe())
     return exitcodes.NOT_READY
+
+
+def usage_log_format(argv: list, environ: dict) -> str:
+    """JSON for a usage error too, when JSON logs were asked for before the mistake."""
+    flags = argv[:argv.index("--")] if "--" in argv else argv
+    asked = environ.get("SIDECAR_KILLER_LOG_FORMAT") == "json" or "--log-format=json" in flags or any(
+        a == "--log-format" and b == "json" for a, b in zip(flags, flags[1:]))
+    return "json" if asked else "text"
 
 
 def internal_error(log: Logger, error: Exception) -> int:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections import namedtuple
 
 from entrypoint import compat
-from entrypoint.values import Url, choice, is_loopback, parse_bool, parse_seconds, parse_url, parse_urls
+from entrypoint.values import BOOLEAN_WORDS, Url, choice, is_loopback, parse_bool, parse_seconds, parse_url, \
+    parse_urls
 
 ENV_PREFIX = "SIDECAR_KILLER_"
 
@@ -87,7 +88,8 @@ OPTIONS = (
            choice("text", "json"), "text", "text|json"),
     Option("log_level", "how much to log on stderr",
            choice("quiet", "info", "debug"), "info", "quiet|info|debug"),
-    Option("disabled", "do not wait for or quit the proxy; still run and supervise the app"),
+    Option("disabled", "do not wait for or quit the proxy; still run and supervise the app "
+           f"(env: {BOOLEAN_WORDS})"),
     Option("check_ready", "probe the ready URL once: exit 0 if ready, 1 if not"),
     Option("quit_only", "POST the quit URLs and exit: 0 if all landed, 1 if not"),
 )
@@ -171,9 +173,48 @@ def _split_argv(argv: list) -> tuple[dict, list, str]:
     return given, [], "run"
 
 
+def _check_command(argv: list, command: list) -> None:
+    """Options that ended up as the app's command: after `--` (where the image's ENTRYPOINT
+    ends), or a switch followed by a value, which a switch does not take."""
+    if not command:
+        return
+    option = BY_FLAG.get(command[0].partition("=")[0])
+    if option is not None:
+        raise UsageError(f"{command[0]!r} comes after '--', where the app's command starts: put options "
+                         f"before '--', or set {option.env} (when the image's ENTRYPOINT ends in '--', "
+                         "as Dockerfile.scratch's does, every docker run argument is the app's)")
+    before = argv[:len(argv) - len(command)]
+    if before and before[-1] in BY_FLAG and BY_FLAG[before[-1]].parse is None and "--" in command:
+        try:
+            parse_bool(command[0])
+        except ValueError:
+            return
+        raise UsageError(f"{before[-1]} takes no value, so {command[0]!r} would be run as the app: "
+                         f"write {before[-1]} alone, or {BY_FLAG[before[-1]].env}={command[0]}")
+
+
+def unknown_variables(environ: dict) -> list:
+    """Warnings for SIDECAR_KILLER_* variables that name no option, with the nearest that does."""
+    known = {option.env for option in OPTIONS}
+    return [f"{name} is not a sidecar-killer variable and is ignored; did you mean {_nearest(name, known)}?"
+            for name in sorted(environ) if name.startswith(ENV_PREFIX) and name not in known]
+
+
+def _nearest(word: str, candidates: set) -> str:
+    def distance(a: str, b: str) -> int:  # Levenshtein: a few dozen short names, once
+        row = list(range(len(b) + 1))
+        for i, x in enumerate(a, 1):
+            row, previous = [i] + [0] * len(b), row
+            for j, y in enumerate(b, 1):
+                row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (x != y))
+        return row[-1]
+    return min(sorted(candidates), key=lambda name: distance(word, name))
+
+
 def load(argv: list, environ: dict) -> Config:
     """Build the configuration from the command line and environment, or raise UsageError."""
     given, command, action = _split_argv(list(argv))
+    _check_command(list(argv), command)
     config = Config(command=command, action=action)
     if action != "run":
         return config

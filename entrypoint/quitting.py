@@ -64,7 +64,8 @@ def _retryable(answer: Answer) -> bool:
 
 def quit_one(proxy: Proxy, url: Url, timeout: float, retry: bool, log,
              sleep: Callable[[float], None] = time.sleep,
-             clock: Callable[[], float] = time.monotonic) -> bool:
+             clock: Callable[[], float] = time.monotonic,
+             then: str = "the exit code is unchanged") -> bool:
     """POST ``url`` until the quit lands or ``timeout`` seconds pass; True if it landed: a 2xx
     answer, or the proxy gone (Proxy.gone). Raises Interrupted on a stop signal."""
     start = clock()
@@ -104,7 +105,7 @@ def quit_one(proxy: Proxy, url: Url, timeout: float, retry: bool, log,
     log.warning("quit_failed",
                 f"could not quit the proxy: POST {url}: {answer.describe()} "
                 f"after {attempts} attempt(s) in {clock() - start:.1f}s"
-                + (f"; {advice}" if advice else "") + "; the exit code is unchanged",
+                + (f"; {advice}" if advice else "") + f"; {then}",
                 url=str(url), answer=answer.describe(), attempts=attempts)
     return False
 

@@ -19,6 +19,8 @@ PROBE_TIMEOUT = 1.0
 # No probe starts closer to the deadline than this: it would have no time for an answer, and
 # the wait would end on "no answer within 0.0s" rather than on the proxy's last real answer.
 MIN_PROBE_TIME = 0.1
+# How often a wait that goes on says so.
+PROGRESS_INTERVAL = 5.0
 
 
 class Outcome(namedtuple("Outcome", "ready waited last signal", defaults=(None,))):
@@ -29,7 +31,8 @@ class Outcome(namedtuple("Outcome", "ready waited last signal", defaults=(None,)
 
 def wait_for_proxy(proxy: Proxy, timeout: float, log, no_proxy_grace: float = 0.0,
                    next_signal: Callable[[float], int | None] = signals.next_signal,
-                   clock: Callable[[], float] = time.monotonic) -> Outcome:
+                   clock: Callable[[], float] = time.monotonic,
+                   progress: Callable[[float, object], None] = lambda waited, last: None) -> Outcome:
     """Probe the ready URL until it answers 200, ``timeout`` passes (0: never) or we are told to stop.
 
     Probes start on a schedule (every ANSWERED_INTERVAL after a non-200 answer, REFUSED_INTERVAL
@@ -38,8 +41,10 @@ def wait_for_proxy(proxy: Proxy, timeout: float, log, no_proxy_grace: float = 0.
 
     ``no_proxy_grace`` (0: off): once that many seconds pass with every probe refused, look at
     the proxy's other ports once; if nothing listens there either, the pod has no proxy.
+    ``progress(waited, last)`` is called every PROGRESS_INTERVAL while the wait goes on.
     """
     start = clock()
+    next_progress = start + PROGRESS_INTERVAL
     deadline = start + timeout if timeout > 0 else None
     grace_over = no_proxy_grace <= 0
     last = None
@@ -77,3 +82,6 @@ def wait_for_proxy(proxy: Proxy, timeout: float, log, no_proxy_grace: float = 0.
                 break
         if deadline is not None and clock() >= deadline:
             return Outcome(False, clock() - start, last)
+        if clock() >= next_progress:
+            progress(clock() - start, last)
+            next_progress += PROGRESS_INTERVAL

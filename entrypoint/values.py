@@ -31,10 +31,15 @@ class Url(namedtuple("Url", "text host port path")):
 
 
 def parse_seconds(text: str) -> float:
+    """Seconds as a number (30, 2.5) or a Go duration (90s, 1m30s, 500ms), as scuttle's take."""
     try:
         value = float(text)
     except ValueError:
-        raise ValueError("is not a number of seconds") from None
+        from entrypoint.compat import parse_go_duration  # only for the rarer form with units
+        try:
+            value = parse_go_duration(text.strip())
+        except ValueError:
+            raise ValueError("is not a number of seconds (like 30, 2.5, 90s or 1m30s)") from None
     if not math.isfinite(value) or value < 0 or value > MAX_SECONDS:
         raise ValueError(f"must be a number of seconds from 0 to {MAX_SECONDS:g}")
     return value
@@ -116,13 +121,16 @@ def parse_urls(text: str) -> tuple:
     return urls
 
 
+BOOLEAN_WORDS = "true or false (1/0, yes/no and on/off work too)"
+
+
 def parse_bool(text: str) -> bool:
     word = text.strip().lower()
     if word in ("1", "true", "yes", "on"):
         return True
     if word in ("", "0", "false", "no", "off"):
         return False
-    raise ValueError("is not a boolean (use true or false)")
+    raise ValueError(f"is not a boolean (use {BOOLEAN_WORDS})")
 
 
 def choice(*words: str) -> Callable[[str], str]:

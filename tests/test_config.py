@@ -180,3 +180,24 @@ def test_help_lists_every_flag_and_variable():
                  "SIDECAR_KILLER_ALLOW_REMOTE_QUIT"]:
         assert word in text
     assert "73" not in text and "/tmp" not in text  # the binary extracts nothing any more
+
+
+@pytest.mark.parametrize("value, seconds", [("5s", 5), ("1m30s", 90), ("2.5", 2.5), ("500ms", 0.5), ("0", 0)])
+def test_durations_take_seconds_or_go_units(value, seconds):
+    config = load(["--ready-timeout", value, "/app"], {"SIDECAR_KILLER_QUIT_TIMEOUT": value})
+    assert config.ready_timeout == config.quit_timeout == seconds
+
+
+@pytest.mark.parametrize("word", ["true", "TRUE", "1", "yes", "on", "false", "0", "no", "off"])
+def test_one_set_of_boolean_words_everywhere(word):
+    assert load(["/app"], {"SIDECAR_KILLER_DISABLED": word}).disabled is (word.lower() in ("true", "1", "yes", "on"))
+    with pytest.raises(UsageError, match=r"use true or false \(1/0, yes/no and on/off work too\)"):
+        load(["/app"], {"SIDECAR_KILLER_DISABLED": "maybe"})
+    assert "true or false (1/0, yes/no and on/off work too)" in help_text("9.9")
+
+
+def test_unknown_variables_name_the_nearest_known_one():
+    from entrypoint.config import unknown_variables
+    assert unknown_variables({"SIDECAR_KILLER_QUIT_URLS": "x", "SIDECAR_KILLER_MESH": "istio", "OTHER": "1"}) == \
+        ["SIDECAR_KILLER_QUIT_URLS is not a sidecar-killer variable and is ignored; did you mean "
+         "SIDECAR_KILLER_QUIT_URL?"]
