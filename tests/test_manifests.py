@@ -217,8 +217,12 @@ class TestWorkload:
             assert config.command and not config.command[0].startswith("-")
 
     def test_check_ready_startup_probe(self, path, doc):
-        """A startupProbe runs --check-ready on the same mesh and outlasts the ready timeout."""
+        """A startupProbe runs --check-ready on the same mesh and outlasts the ready timeout;
+        none where the pod may have no proxy (--no-proxy-grace): it would never succeed there."""
         for container in _wrapped(_template(doc)["spec"]):
+            if _container_config(container).no_proxy_grace:
+                assert "startupProbe" not in container
+                continue
             probe = container["startupProbe"]
             command = probe["exec"]["command"]
             assert command[0] == BINARY and "--check-ready" in command
@@ -285,3 +289,22 @@ def test_scuttle_example_is_configured_by_scuttle_variables_only():
     assert {"ENVOY_ADMIN_API", "ISTIO_QUIT_API"} <= set(env)
     assert [name for name in env if name.startswith(sk_config.ENV_PREFIX)] == ["SIDECAR_KILLER_ISTIO_STATUS"]
     assert container.get("command") is None, "the image's ENTRYPOINT must be enough"
+
+
+@pytest.mark.parametrize("path, doc", WORKLOADS, ids=[_id(p) for p, _ in WORKLOADS])
+def test_jobs_fail_fast_on_what_a_retry_cannot_fix(path, doc):
+    """64 (usage), 126 and 127 (the command cannot run) end the Job at once, where Kubernetes
+    allows a podFailurePolicy (restartPolicy: Never)."""
+    job = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    if _template(doc)["spec"].get("restartPolicy") != "Never":
+        assert "podFailurePolicy" not in job
+        return
+    (container,) = _wrapped(_template(doc)["spec"])
+    rules = [r for r in job["podFailurePolicy"]["rules"] if r["action"] == "FailJob"]
+    assert any(r["onExitCodes"] == {"containerName": container["name"], "operator": "In",
+                                    "values": [64, 126, 127]} for r in rules)
+
+
+def test_one_example_runs_with_and_without_a_mesh():
+    envs = [_env(c) for _, doc in WORKLOADS for c in _wrapped(_template(doc)["spec"])]
+    assert any(float(env.get("SIDECAR_KILLER_NO_PROXY_GRACE") or 0) > 0 for env in envs)
