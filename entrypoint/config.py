@@ -53,6 +53,13 @@ class Option(namedtuple("Option", "name help parse default metavar repeat flag_n
         return "--" + (self.flag_name or self.name).replace("_", "-")
 
     @property
+    def initial(self):
+        """The value before any flag or variable: a switch is off, a repeat empty."""
+        if self.parse is None:
+            return False
+        return () if self.repeat else self.default
+
+    @property
     def env(self) -> str:
         return ENV_PREFIX + (self.flag_name or self.name).upper().replace("-", "_")
 
@@ -80,9 +87,9 @@ OPTIONS = (
     Option("native_sidecar", "the proxy is a native sidecar (an init container with restartPolicy: Always): "
            "wait for it, never quit it; the kubelet stops it"),
     Option("istio_status", "the pod's sidecar.istio.io/status annotation (Downward API): istio-proxy among "
-           "its initContainers means a native sidecar", str, None, "JSON"),
+           "its initContainers means a native sidecar", str, "", "JSON"),
     Option("linkerd_native_sidecar", "the pod's config.linkerd.io/proxy-enable-native-sidecar annotation "
-           "(Downward API): true means a native sidecar", str, None, "VALUE"),
+           "(Downward API): true means a native sidecar", str, "", "VALUE"),
     Option("signal_group", "forward signals to the app's process group, not the app alone"),
     Option("log_format", "lifecycle lines on stderr as text or JSON",
            choice("text", "json"), "text", "text|json"),
@@ -102,25 +109,8 @@ class Config:
     def __init__(self, command: list | None = None, action: str = "run"):
         self.command = [] if command is None else command
         self.action = action
-        self.ready_url: Url | None = None
-        self.no_wait = False
-        self.ready_timeout = 60.0
-        self.on_ready_timeout = "fail"
-        self.no_proxy_grace = 0.0
-        self.quit_urls: tuple = ()
-        self.allow_remote_quit = False
-        self.quit_timeout = 10.0
-        self.quit_on = "always"
-        self.mesh = "istio"
-        self.native_sidecar = False
-        self.istio_status = ""
-        self.linkerd_native_sidecar = ""
-        self.signal_group = False
-        self.log_format = "text"
-        self.log_level = "info"
-        self.disabled = False
-        self.check_ready = False
-        self.quit_only = False
+        for option in OPTIONS:  # the defaults live in the option table alone
+            setattr(self, option.name, option.initial)
 
     def __repr__(self) -> str:
         return "Config(" + ", ".join(f"{name}={value!r}" for name, value in vars(self).items()) + ")"
@@ -278,7 +268,7 @@ def help_text(version: str) -> str:
     ]
     for option in OPTIONS:
         usage = f"{option.flag} {option.metavar}".rstrip()
-        default = "" if option.default in (None, False) else f" [default: {option.default:g}]" \
+        default = "" if option.default in (None, False, "") else f" [default: {option.default:g}]" \
             if isinstance(option.default, float) else f" [default: {option.default}]"
         lines.append(f"  {usage:<36} {option.help}{default}")
         lines.append(f"  {'':<36} env: {option.env}")

@@ -201,3 +201,27 @@ def test_unknown_variables_name_the_nearest_known_one():
     assert unknown_variables({"SIDECAR_KILLER_QUIT_URLS": "x", "SIDECAR_KILLER_MESH": "istio", "OTHER": "1"}) == \
         ["SIDECAR_KILLER_QUIT_URLS is not a sidecar-killer variable and is ignored; did you mean "
          "SIDECAR_KILLER_QUIT_URL?"]
+
+
+def test_defaults_help_and_the_readme_table_agree():
+    """Each option's default is declared once, in the option table: Config starts from it, --help
+    shows it, and README's options table lists the flag with the same default."""
+    from entrypoint.config import OPTIONS, Config
+    from tests.helpers.process import REPO
+    readme = (REPO / "README.md").read_text()
+    import re
+    cells = [re.split(r"(?<!\\)\|", line) for line in readme.splitlines() if line.startswith("| `--")]
+    rows = {cell[1].strip().strip("`").split()[0]: cell for cell in cells}
+    text = help_text("9.9")
+    for option in OPTIONS:
+        assert getattr(Config(), option.name) == option.initial
+        assert option.flag in text and option.env in text
+        assert option.flag in rows, f"{option.flag} missing from README's options table"
+        default = rows[option.flag][2].strip()
+        if isinstance(option.default, float):
+            assert f"{option.default:g}" in default
+            assert f"[default: {option.default:g}]" in text or (option.default == 0 and "0: off" in option.help)
+        elif option.default and option.parse is not None and option.name not in ("ready_url", "quit_urls"):
+            assert f"`{option.default}`" == default and f"[default: {option.default}]" in text
+        elif option.parse is None:
+            assert default in ("off", ""), (option.flag, default)
