@@ -141,6 +141,16 @@ bench: bench-tools bench/build/app bench/build/floor
 	[ -x dist/sidecar-killer ] || $(MAKE) build
 	build/setup/engine.sh
 	$(BENCH_VENV)/bin/python bench/run.py $(if $(BENCH_BEFORE),--variant before=$(BENCH_BEFORE)) $(BENCH_ARGS)
+	$(MAKE) soak
+
+# `make soak`: the wrapper against a proxy that stays 503 for SOAK_MINUTES (RSS and fds flat, exit 69),
+# and SOAK_JOBS jobs in a row (every code right, RSS flat). Part of `make bench`.
+SOAK_MINUTES ?= 10
+SOAK_JOBS ?= 1000
+.PHONY: soak
+soak:
+	[ -x dist/sidecar-killer ] || $(MAKE) build
+	$(PYTHON) bench/soak.py --binary dist/sidecar-killer --poll-minutes $(SOAK_MINUTES) --jobs $(SOAK_JOBS)
 
 bench-tools: $(BENCH_VENV)/.installed
 	@dpkg -s busybox-static >/dev/null 2>&1 && command -v musl-gcc >/dev/null && command -v unshare >/dev/null \
