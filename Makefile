@@ -69,14 +69,14 @@ build: image
 build-host:
 	build/freeze.sh
 
-# podman runs the shipped manifests as pods in `make test` (tests/pods, issue 9): Debian's
+# podman runs the shipped manifests as pods in `make test` (tests/pods): Debian's
 # podman and catatonit, and the containers.conf the tests use (runc here cannot apply
 # podman's default ulimits).
 .PHONY: podman
 podman:
 	build/setup/podman.sh
 
-# ---- The release: linux/amd64 and linux/arm64, reproducible, SBOMs, licences (issue 10) ----
+# ---- The release: linux/amd64 and linux/arm64, reproducible, SBOMs, licences ----
 # `make release` writes dist/release/ (docs/release.md): both static binaries, each built in
 # build/release/Dockerfile's Debian bookworm stage of its own architecture (arm64 under
 # qemu-user-static) with the packages pinned in build/release/debian.lock; an SPDX SBOM of
@@ -108,7 +108,7 @@ reproduce: engine qemu podman
 lock: engine qemu
 	build/release/lock.sh
 
-# ---- The demo: a local "pod" (issue 4) ----
+# ---- The demo: a local "pod" ----
 # The fake istio-proxy of the Docker tests (same image), then examples/demo.py runs the
 # pod and prints its timeline.
 FAKE_PROXY_IMAGE := sidecar-killer:test-sidecar
@@ -122,12 +122,12 @@ fake-proxy: engine
 demo: image fake-proxy
 	$(PYTHON) examples/demo.py
 
-# ---- Benchmark against the alternatives (issues 5 and 8) ----
+# ---- Benchmark against the alternatives ----
 # `make bench`: ours (dist/sidecar-killer, built first if missing), the seed's busybox
 # trick (Debian's busybox-static) and a static C floor, around one static test app, in
 # private network and mount namespaces (root), plus `docker run --cpus 0.1` of each (the
-# Docker engine). Prints the table with issue 8's targets, writes docs/bench.png.
-# BENCH_BEFORE=PATH adds the onefile+staticx build of a6682bc as the "before" column
+# Docker engine). Prints the table with the targets, writes docs/bench.png.
+# BENCH_BEFORE=PATH adds an earlier build (e.g. the onefile+staticx one) as the "before" column
 # (docs/performance.md says how to build it).
 # BENCH_ARGS, e.g. "--rounds 21 --quiet-load 1.5" (see bench/run.py --help).
 BENCH_VENV := bench/.venv

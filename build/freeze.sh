@@ -12,7 +12,7 @@
 # Env: OUT (default dist/sidecar-killer), WORK (default build/work), SOURCE_COMMIT (what
 # `--version` names; default: build/source-commit.sh, "unknown" outside a git checkout).
 # Besides the binary, $WORK keeps what the release's SBOM is made of (build/release/sbom.py):
-# modules.json (what is frozen) and link.map (which archive members the linker took).
+# frozen.json (what is frozen) and link.map (which archive members the linker took).
 # `freeze.sh tools` only prepares the build venv (a cacheable Docker layer).
 set -euo pipefail
 

@@ -8,7 +8,7 @@ Run this with the very interpreter whose libpython3.11.a is linked: the bytecode
 
 frozen.c defines, in place of libpython's own (Python/frozen.c, Modules/config.c):
 - PyImport_FrozenModules: each module compiled at optimize 2 (no docstrings, no asserts),
-  marshalled and zlib-compressed, unpacked by build/unpack.c when first imported;
+  marshalled and raw-deflated behind a marker byte, unpacked by build/unpack.c when first imported;
 - the interpreter's own frozen tables (_PyImport_FrozenBootstrap, ...): importlib's bootstrap
   from this interpreter's sources, and no frozen stdlib of its own, since ours has what is
   needed. So libpython's deep-frozen stdlib (0.9 MB) is not linked. These are CPython 3.11

@@ -16,7 +16,7 @@ except ImportError:
 
 
 @functools.cache
-def _libc():  # opened once for both calls (a6682bc)
+def _libc():  # opened once for both calls
     import ctypes  # only outside the static binary, and only when called
     return ctypes.CDLL(None, use_errno=True)
 

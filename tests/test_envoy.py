@@ -1,4 +1,4 @@
-"""The lifecycle against a real Envoy posing as istio-proxy (issue 9).
+"""The lifecycle against a real Envoy posing as istio-proxy.
 
 Envoy runs with tests/envoy/istio-proxy.yaml in a private network namespace per test (a
 "pod", tests/helpers/envoy.py), so the wrapper's built-in default URLs reach it:

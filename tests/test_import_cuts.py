@@ -1,7 +1,7 @@
 """The frozen binary's start-up budget (docs/performance.md): what the default start imports.
 
 Each module below costs the frozen binary milliseconds at every start; they were cut on
-purpose (issue 5). These tests keep them cut, and keep the shortcuts exact.
+purpose. These tests keep them cut, and keep the shortcuts exact.
 """
 import subprocess
 import sys

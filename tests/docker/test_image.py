@@ -120,7 +120,7 @@ def test_no_sidecar_readiness_timeout(containers, apps_image, mode, expected):
     assert "is the sidecar injected into this pod?" in stderr_of(app)
 
 
-# -- in place: no /tmp, nothing written, one process (issue 8) -------------------------------------
+# -- in place: no /tmp, nothing written, one process -------------------------------------
 IN_PLACE = {
     "read-only root, no /tmp at all": {"read_only": True},
     "noexec tmpfs at /tmp": {"read_only": True, "tmpfs": {"/tmp": "noexec,nosuid,size=64k"}},

@@ -1,4 +1,4 @@
-"""A fake istio-proxy that answers the way Istio's sidecar does (see ../shared/NOTES.md).
+"""A fake istio-proxy that answers the way Istio's sidecar does (docs/when-to-use.md).
 
 - readiness port (15021) ``GET /healthz/ready``: connection refused until ``listen_after``
   seconds have passed, then 503 until ``ready_after`` seconds, then 200;

@@ -194,7 +194,7 @@ def test_manifest_as_a_pod(path, doc, pod_images, kube_pods):
              {(url.port, url.path) for url in case.quit_urls}]
     assert len(quits) == 1, "expected exactly one quit" + explain
     assert quits[0].at > times["exiting"], "the quit came before the app exited" + explain
-    # Envoy exits before it answers a quit relayed to its admin (status 0), see NOTES.
+    # Envoy exits before it answers a quit relayed to its admin (status 0).
     assert quits[0].status in (0, 200), explain
     assert pod.finished_at(case.proxy_name) >= quits[0].at, "the proxy ended before the quit" + explain
 
