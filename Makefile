@@ -27,8 +27,8 @@ PROCESS_TESTS := tests/test_process.py tests/test_faults.py tests/test_group_sig
 test: venv build podman
 	$(MAKE) release RELEASE_PINS=current
 	$(PY) -m pytest
-	SIDECAR_KILLER_BIN=$(CURDIR)/dist/sidecar-killer $(PY) -m pytest $(PROCESS_TESTS) tests/test_envoy.py
-	SIDECAR_KILLER_BIN=$(CURDIR)/$(RELEASE_DIR)/sidecar-killer-linux-arm64 SIDECAR_KILLER_TIME_SCALE=$(ARM64_TIME_SCALE) \
+	SK_TEST_BIN=$(CURDIR)/dist/sidecar-killer $(PY) -m pytest $(PROCESS_TESTS) tests/test_envoy.py
+	SK_TEST_BIN=$(CURDIR)/$(RELEASE_DIR)/sidecar-killer-linux-arm64 SK_TEST_TIME_SCALE=$(ARM64_TIME_SCALE) \
 	  $(PY) -m pytest -p tests.helpers.emulation $(PROCESS_TESTS) tests/test_binary.py
 
 # Unit and process tests of the Python entrypoint only (no Docker, no build).

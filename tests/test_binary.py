@@ -2,7 +2,7 @@
 
 Every option and error path runs in the binary and in `python -m entrypoint` side by side: the
 same exit code and the same lines (digits aside) prove that no module it needs was left out of
-the frozen set (build/modules.spec). The binary is `make build`'s (or SIDECAR_KILLER_BIN).
+the frozen set (build/modules.spec). The binary is `make build`'s (or SK_TEST_BIN).
 """
 import os
 import subprocess
@@ -19,7 +19,7 @@ SH = "/bin/sh"
 
 @pytest.fixture(scope="module")
 def binary() -> Path:
-    path = Path(os.environ.get("SIDECAR_KILLER_BIN") or REPO / "dist" / "sidecar-killer")
+    path = Path(os.environ.get("SK_TEST_BIN") or REPO / "dist" / "sidecar-killer")
     if not path.is_file():
         reason = f"no binary at {path}: `make build` makes it"
         if os.environ.get("CI"):
@@ -31,14 +31,14 @@ def binary() -> Path:
 @pytest.fixture
 def as_binary(binary, monkeypatch):
     """Run the wrapper under test as the binary (tests/helpers/process.py reads this variable)."""
-    monkeypatch.setenv("SIDECAR_KILLER_BIN", str(binary))
+    monkeypatch.setenv("SK_TEST_BIN", str(binary))
 
 
 def run_as(wrapper, binary, args, monkeypatch, **kwargs):
     if wrapper == "binary":
-        monkeypatch.setenv("SIDECAR_KILLER_BIN", str(binary))
+        monkeypatch.setenv("SK_TEST_BIN", str(binary))
     else:
-        monkeypatch.delenv("SIDECAR_KILLER_BIN", raising=False)
+        monkeypatch.delenv("SK_TEST_BIN", raising=False)
     return run(args, timeout=30, **kwargs)
 
 

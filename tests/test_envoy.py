@@ -16,7 +16,7 @@ Where a plain Envoy differs from istio-proxy, and what that means here:
   take it. What pilot-agent alone does (403, 405, 503s on 15021) is covered against the
   fake sidecar in test_process.py.
 
-Runs `python -m entrypoint`, or the executable named by SIDECAR_KILLER_BIN. Needs root for
+Runs `python -m entrypoint`, or the executable named by SK_TEST_BIN. Needs root for
 the namespaces; without it these tests skip, or fail when CI is set.
 """
 import datetime

@@ -3,7 +3,7 @@ acted on at once, the memory flat.
 
 A hostile sidecar (tests/helpers/hostile_sidecar.py) stands at the ready URL, at the quit URL
 or behind --check-ready, while a well-behaved fake (fake_sidecar.py) serves the other endpoint
-so the quit's fate can be seen. Runs against `python -m entrypoint` or SIDECAR_KILLER_BIN.
+so the quit's fate can be seen. Runs against `python -m entrypoint` or SK_TEST_BIN.
 """
 import json
 import os
@@ -46,7 +46,7 @@ def baseline_rss_kib():
 
 def assert_memory_flat(w, baseline):
     assert w.peak_rss_kib < baseline + GROWTH_KIB, (w.peak_rss_kib, baseline)
-    if os.environ.get("SIDECAR_KILLER_BIN") and not emulated():
+    if os.environ.get("SK_TEST_BIN") and not emulated():
         assert w.peak_rss_kib < BINARY_LIMIT_KIB
 
 

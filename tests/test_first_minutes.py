@@ -1,6 +1,6 @@
 """A new user's first runs: a wrong command said at once, a wait that explains itself, options
 put in the wrong place caught, misspelled variables named. Runs `python -m entrypoint` or
-SIDECAR_KILLER_BIN."""
+SK_TEST_BIN."""
 import json
 import re
 import time

@@ -1,5 +1,5 @@
 """Right in every mesh mode: native sidecars left alone, Linkerd's closed /shutdown explained,
-the Consul and Kuma presets on their real ports. Runs `python -m entrypoint` or SIDECAR_KILLER_BIN."""
+the Consul and Kuma presets on their real ports. Runs `python -m entrypoint` or SK_TEST_BIN."""
 import json
 import os
 import subprocess

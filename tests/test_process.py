@@ -1,6 +1,6 @@
 """The real command against a fake Istio sidecar: every promise of the lifecycle.
 
-Runs `python -m entrypoint`, or the executable named by SIDECAR_KILLER_BIN (the frozen binary).
+Runs `python -m entrypoint`, or the executable named by SK_TEST_BIN (the frozen binary).
 Sidecars listen on free ports; tests of the built-in default ports run in a private network
 namespace.
 """

@@ -1,4 +1,4 @@
-"""The release (`make release`: dist/release/, or SIDECAR_KILLER_RELEASE): each file as users get it.
+"""The release (`make release`: dist/release/, or SK_TEST_RELEASE): each file as users get it.
 
 Each binary is static and for its architecture, and says what it is; SHA256SUMS covers and
 matches every file; each SBOM is valid SPDX 2.3 (PyPI spdx-tools' validator), describes exactly
@@ -29,7 +29,7 @@ import pytest
 from entrypoint import __version__
 from tests.helpers.process import REPO
 
-RELEASE = Path(os.environ.get("SIDECAR_KILLER_RELEASE") or REPO / "dist" / "release")
+RELEASE = Path(os.environ.get("SK_TEST_RELEASE") or REPO / "dist" / "release")
 ARCHES = ["amd64", "arm64"]
 ELF_MACHINES = {"amd64": 62, "arm64": 183}  # EM_X86_64, EM_AARCH64
 UNAME = {"amd64": "x86_64", "arm64": "aarch64"}

@@ -1,6 +1,6 @@
 """pytest plugin for the process tests of a binary of another architecture, run under qemu-user.
 
-    SIDECAR_KILLER_BIN=dist/release/sidecar-killer-linux-arm64 SIDECAR_KILLER_TIME_SCALE=10 \\
+    SK_TEST_BIN=dist/release/sidecar-killer-linux-arm64 SK_TEST_TIME_SCALE=10 \\
         pytest -p tests.helpers.emulation tests/test_process.py tests/test_binary.py
 
 `make test` runs the linux/arm64 release binary this way on an amd64 machine. User-mode emulation
@@ -8,7 +8,7 @@ translates the binary's instructions and system calls, but it is not an arm64 ke
 tests below check what the emulator, not the binary, decides. Each is expected to fail here, for
 the reason given (an unexpected pass is reported, not hidden); on an arm64 machine they run as
 usual. Every other test runs unchanged, except that timing assertions about the wrapper's own
-start allow SIDECAR_KILLER_TIME_SCALE times as long (tests/helpers/process.py: slow).
+start allow SK_TEST_TIME_SCALE times as long (tests/helpers/process.py: slow).
 
 Seen with Debian bookworm's qemu-user-static 7.2 (make test, 2026-11).
 """
@@ -49,7 +49,7 @@ def elf_machine(path: str) -> int:
 
 
 def emulated() -> bool:
-    binary = os.environ.get("SIDECAR_KILLER_BIN")
+    binary = os.environ.get("SK_TEST_BIN")
     return bool(binary) and MACHINES.get(elf_machine(binary)) not in (None, platform.machine())
 
 
@@ -63,10 +63,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_report_header(config):
-    binary = os.environ.get("SIDECAR_KILLER_BIN")
+    binary = os.environ.get("SK_TEST_BIN")
     if emulated():
         machine = MACHINES[elf_machine(binary)]
         return (f"emulated: {binary} is {machine}, run by qemu-user; {len(EMULATOR_LIMITS)} tests of what "
                 f"the emulator decides are expected to fail; timing scale "
-                f"{os.environ.get('SIDECAR_KILLER_TIME_SCALE', '1')}")
+                f"{os.environ.get('SK_TEST_TIME_SCALE', '1')}")
     return f"not emulated: {binary or 'python -m entrypoint'} runs natively"

@@ -1,6 +1,6 @@
 """Running the wrapper under test: `python -m entrypoint`, or the frozen binary.
 
-SIDECAR_KILLER_BIN=/path/to/sidecar-killer runs every process test against that executable.
+SK_TEST_BIN=/path/to/sidecar-killer runs every process test against that executable.
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ HELPERS = Path(__file__).resolve().parent
 REPO = HELPERS.parent.parent
 
 # A binary of another architecture runs under emulation (qemu-user), which starts it about ten
-# times slower: `make test` sets SIDECAR_KILLER_TIME_SCALE for that run (tests/helpers/emulation.py).
+# times slower: `make test` sets SK_TEST_TIME_SCALE for that run (tests/helpers/emulation.py).
 # Timing assertions that include the wrapper's own start, and waits that must outlast it, use
 # slow(); nothing else changes.
-TIME_SCALE = float(os.environ.get("SIDECAR_KILLER_TIME_SCALE") or 1)
+TIME_SCALE = float(os.environ.get("SK_TEST_TIME_SCALE") or 1)
 
 
 def slow(seconds: float) -> float:
@@ -28,7 +28,7 @@ def slow(seconds: float) -> float:
 
 
 def wrapper_command() -> list:
-    binary = os.environ.get("SIDECAR_KILLER_BIN")
+    binary = os.environ.get("SK_TEST_BIN")
     if binary:
         return [str(Path(binary).resolve())]
     return [sys.executable, "-m", "entrypoint"]
