@@ -22,8 +22,8 @@ $(VENV)/.installed: tests/requirements.txt pyproject.toml
 # The release here builds even when Debian moved a pinned package on (RELEASE_PINS=current).
 ARM64_TIME_SCALE ?= 10
 # The tests that run the wrapper as a process: each runs for python, the binary and arm64.
-PROCESS_TESTS := tests/test_process.py tests/test_faults.py tests/test_group_signals.py tests/test_bad_inputs.py \
-  tests/test_meshes.py tests/test_first_minutes.py
+PROCESS_TESTS := tests/test_waiting.py tests/test_signals.py tests/test_exit_and_quit.py tests/test_modes.py \
+  tests/test_faults.py tests/test_group_signals.py tests/test_bad_inputs.py tests/test_meshes.py tests/test_first_minutes.py
 test: venv build podman
 	$(MAKE) release RELEASE_PINS=current
 	$(PY) -m pytest
@@ -48,6 +48,8 @@ DOCKER_BUILD ?= DOCKER_BUILDKIT=0 docker build --network host
 # CAs the build stage trusts on top of Debian's, e.g. a TLS-inspecting proxy's.
 EXTRA_CA ?= $(wildcard /usr/local/share/ca-certificates/*.crt)
 
+IMAGE_ARGS = --build-arg SOURCE_COMMIT=$$(build/source-commit.sh) --build-arg PYTHON_VERSION=$$(cat build/python-version)
+
 .PHONY: engine image build build-host
 
 # A reachable Docker engine and a local debian:bookworm-slim (no registry needed).
@@ -57,8 +59,8 @@ engine:
 
 image: engine
 	$(if $(strip $(EXTRA_CA)),cp $(EXTRA_CA) build/ca/)
-	$(DOCKER_BUILD) -f Dockerfile.scratch --target build --build-arg SOURCE_COMMIT=$$(build/source-commit.sh) -t $(BUILD_IMAGE) .
-	$(DOCKER_BUILD) -f Dockerfile.scratch --build-arg SOURCE_COMMIT=$$(build/source-commit.sh) -t $(IMAGE) .
+	$(DOCKER_BUILD) -f Dockerfile.scratch --target build $(IMAGE_ARGS) -t $(BUILD_IMAGE) .
+	$(DOCKER_BUILD) -f Dockerfile.scratch $(IMAGE_ARGS) -t $(IMAGE) .
 
 build: image
 	mkdir -p dist

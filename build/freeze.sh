@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Build dist/sidecar-killer: ONE statically linked executable holding the Python interpreter
-# (Debian's libpython3.11.a) and the bytecode of every module it runs. It runs in place: one
+# (Debian's static libpython, build/python-version) and the bytecode of every module it runs. It runs in place: one
 # process, nothing extracted, nothing written. How and why: docs/frozen-binary.md.
 #
 #   entrypoint/ --PyInstaller's import analysis (build/modules.spec)--> modules.json
-#               --build/freeze_modules.py--> frozen.c (compressed bytecode, module tables)
-#               --gcc -static with main.c, native.c, unpack.c, libpython3.11.a--> the binary
+#               --build/freeze_modules.py--> frozen_modules.h (compressed bytecode, module lists)
+#               --gcc -static with launcher/*.c and libpython3.X.a--> the binary
 #
 # Runs on Debian bookworm: in Dockerfile.scratch's build stage (`make build`) or on a host
-# (`make build-host`). Needs (apt): python3 python3-venv libpython3.11-dev gcc libc6-dev zlib1g-dev
-# Env: OUT (default dist/sidecar-killer), WORK (default build/work), SOURCE_COMMIT (what
+# (`make build-host`). Needs (apt): python3 python3-venv libpython3.X-dev gcc libc6-dev zlib1g-dev
+# Env: OUT (default dist/sidecar-killer), WORK (default dist/work), SOURCE_COMMIT (what
 # `--version` names; default: build/source-commit.sh, "unknown" outside a git checkout).
 # Besides the binary, $WORK keeps what the release's SBOM is made of (build/release/sbom.py):
 # frozen.json (what is frozen) and link.map (which archive members the linker took).
@@ -18,10 +18,14 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$REPO/build
-WORK=${WORK:-$BUILD/work}
+LAUNCHER=$REPO/launcher
+WORK=${WORK:-$REPO/dist/work}
 OUT=${OUT:-$REPO/dist/sidecar-killer}
-# Debian's Python: the bytecode must be made by the interpreter whose libpython is linked.
-PYTHON=/usr/bin/python3.11
+# Debian's Python, at the version build/python-version names: the bytecode must be made by the
+# interpreter whose libpython is linked, and launcher/cpythonXY.c holds that version's internals.
+PYTHON_VERSION=$(cat "$BUILD/python-version")
+PYTHON=/usr/bin/python$PYTHON_VERSION
+INTERNALS=$LAUNCHER/cpython${PYTHON_VERSION/./}.c
 
 log() { echo "freeze.sh: $*" >&2; }
 fail() { log "$*"; exit 1; }
@@ -32,9 +36,9 @@ missing=
 command -v gcc >/dev/null || missing="$missing gcc"
 [ -x "$PYTHON" ] || missing="$missing python3"
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing="$missing python3-venv"
-[ -f "$(config LIBPL 2>/dev/null)/libpython3.11.a" ] || missing="$missing libpython3.11-dev"
+[ -f "$(config LIBPL 2>/dev/null)/libpython$PYTHON_VERSION.a" ] || missing="$missing libpython$PYTHON_VERSION-dev"
 [ -f /usr/include/zlib.h ] || missing="$missing zlib1g-dev"
-[ -z "$missing" ] || fail "missing:$missing. On Debian bookworm: apt-get install -y python3 python3-venv libpython3.11-dev gcc libc6-dev zlib1g-dev"
+[ -z "$missing" ] || fail "missing:$missing. On Debian bookworm: apt-get install -y python3 python3-venv libpython$PYTHON_VERSION-dev gcc libc6-dev zlib1g-dev"
 
 mkdir -p "$WORK" "$(dirname "$OUT")"
 VENV=$WORK/venv
@@ -49,18 +53,19 @@ if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$stamp" ]; then
     echo "$stamp" > "$VENV/.stamp"
 fi
 [ "${1:-}" != tools ] || exit 0
+[ -f "$INTERNALS" ] || fail "no ${INTERNALS#$REPO/} for Python $PYTHON_VERSION (build/python-version): the CPython internals the binary replaces are written per version; see docs/architecture.md"
 
 # --- what goes in: PyInstaller's import analysis ------------------------------
 log "import analysis (build/modules.spec)"
 "$VENV/bin/pyinstaller" --noconfirm --log-level WARN --distpath "$WORK" \
     --workpath "$WORK/pyinstaller" "$BUILD/modules.spec"
 
-# --- frozen.c: compressed bytecode and module tables --------------------------
+# --- frozen_modules.h: compressed bytecode and module lists --------------------
 # Stamped for `--version`: the source commit and the platform built for (this stage's).
 SOURCE_COMMIT=${SOURCE_COMMIT:-$("$BUILD/source-commit.sh")}
 PLATFORM=linux/$(dpkg --print-architecture)
 PYTHONHASHSEED=0 "$PYTHON" -X no_debug_ranges "$BUILD/freeze_modules.py" \
-    "$WORK/modules.json" "$WORK/frozen.c" "$SOURCE_COMMIT" "$PLATFORM"
+    "$WORK/modules.json" "$WORK/frozen_modules.h" "$SOURCE_COMMIT" "$PLATFORM"
 
 # --- link: one static executable ----------------------------------------------
 # glibc warns that getaddrinfo/getpwnam in a static program would need its NSS modules at
@@ -68,11 +73,11 @@ PYTHONHASHSEED=0 "$PYTHON" -X no_debug_ranges "$BUILD/freeze_modules.py" \
 # The build ID is a hash of the contents (the same inputs, the same ID); the map names every
 # object and archive member linked in.
 log "linking"
-gcc -O2 -Wall -Wextra -Werror -static -s -I"$(config INCLUDEPY)" \
+gcc -O2 -Wall -Wextra -Werror -static -s -I"$(config INCLUDEPY)" -I"$WORK" \
     -ffile-prefix-map="$REPO"=. -ffile-prefix-map="$WORK"=. \
     -Wl,--build-id=sha1 -Wl,-Map="$WORK/link.map" \
-    -o "$OUT.tmp" "$BUILD/main.c" "$BUILD/native.c" "$BUILD/unpack.c" "$WORK/frozen.c" \
-    "$(config LIBPL)/libpython3.11.a" -lz -lm 2>"$WORK/link.log" \
+    -o "$OUT.tmp" "$LAUNCHER/main.c" "$LAUNCHER/native.c" "$LAUNCHER/unpack.c" "$INTERNALS" \
+    "$(config LIBPL)/libpython$PYTHON_VERSION.a" -lz -lm 2>"$WORK/link.log" \
     || { cat "$WORK/link.log" >&2; fail "link failed"; }
 grep -v -e 'statically linked applications requires at runtime' -e ': in function' \
     "$WORK/link.log" >&2 || true

@@ -1,23 +1,21 @@
-"""Write frozen.c: every Python module the binary runs, and its table of built-in C modules.
+"""Write frozen_modules.h: every Python module the binary runs, and its built-in C modules.
 
-    PYTHONHASHSEED=0 python3 -X no_debug_ranges build/freeze_modules.py modules.json frozen.c \
-        COMMIT PLATFORM
+    PYTHONHASHSEED=0 python3 -X no_debug_ranges build/freeze_modules.py modules.json \
+        frozen_modules.h COMMIT PLATFORM
 
 modules.json comes from build/modules.spec: PyInstaller's import analysis decides what goes in.
-Run this with the very interpreter whose libpython3.11.a is linked: the bytecode must match it.
+Run this with the very interpreter whose static libpython is linked (build/python-version): the
+bytecode must match it.
 
-frozen.c defines, in place of libpython's own (Python/frozen.c, Modules/config.c):
-- PyImport_FrozenModules: each module compiled at optimize 2 (no docstrings, no asserts),
-  marshalled and raw-deflated behind a marker byte, unpacked by build/unpack.c when first imported;
-- the interpreter's own frozen tables (_PyImport_FrozenBootstrap, ...): importlib's bootstrap
-  from this interpreter's sources, and no frozen stdlib of its own, since ours has what is
-  needed. So libpython's deep-frozen stdlib (0.9 MB) is not linked. These are CPython 3.11
-  internals (Include/internal/pycore_import.h): checked below, and by the tests of the binary;
-- _PyImport_Inittab: the built-in C modules every interpreter needs plus those the analysis
-  reaches, so the linker leaves out the rest (unicodedata, pyexpat, the hashes: ~2 MB);
-- the module _sidecar_killer_build: COMMIT and PLATFORM as given, for `--version`
-  (entrypoint/buildinfo.py).
-Beside frozen.c, frozen.json lists what went in (module names and source files, built-in C
+frozen_modules.h is module data only; launcher/cpythonXY.c includes it and puts it in place of
+libpython's own tables (the CPython internals live there alone):
+- sk_modules: each module compiled at optimize 2 (no docstrings, no asserts), marshalled and
+  raw-deflated behind a marker byte, unpacked by launcher/unpack.c when first imported, among
+  them _sidecar_killer_build (COMMIT and PLATFORM as given, for `--version`);
+- sk_bootstrap: importlib's bootstrap from this interpreter's sources;
+- SK_INITTAB: the built-in C modules every interpreter needs plus those the analysis reaches,
+  so the linker leaves out the rest (unicodedata, pyexpat, the hashes: ~2 MB).
+Beside it, frozen.json lists what went in (module names and source files, built-in C
 modules): the release's SBOM is made from it (build/release/sbom.py).
 
 PYTHONHASHSEED=0 keeps set constants in one order: the same inputs give the same bytes.
@@ -40,7 +38,7 @@ CORE_BUILTINS = {
 # Init functions not named PyInit_<name> (config.c.in); None: set up by the interpreter itself.
 INIT_FUNCTIONS = {"marshal": "PyMarshal_Init", "_warnings": "_PyWarnings_Init",
                   "builtins": None, "sys": None}
-PRODUCT_BUILTINS = {"_sidecar_killer"}  # build/native.c
+PRODUCT_BUILTINS = {"_sidecar_killer"}  # launcher/native.c
 
 # Extension modules the analysis finds but a static interpreter cannot load. Each is imported
 # under try/except by a stdlib module that falls back to pure Python.
@@ -55,8 +53,6 @@ BOOTSTRAP = {
     "_frozen_importlib_external": os.path.join(_LIB, "importlib", "_bootstrap_external.py"),
     "zipimport": os.path.join(_LIB, "zipimport.py"),
 }
-ALIASES = {"_frozen_importlib": "importlib._bootstrap",
-           "_frozen_importlib_external": "importlib._bootstrap_external"}
 
 
 def fail(message: str):
@@ -76,7 +72,7 @@ def packed(name: str, path: str) -> tuple:
     # its instructions); the binary's integrity is its SHA-256, not a per-module checksum.
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
     # A leading marker byte: CPython 3.11's find_frozen takes an entry whose data starts with a
-    # NUL byte for "no such module", and raw deflate may start with 0x00 (build/unpack.c skips it).
+    # NUL byte for "no such module", and raw deflate may start with 0x00 (launcher/unpack.c skips it).
     return PACKED_MARKER + packer.compress(data) + packer.flush(), len(data)
 
 
@@ -103,7 +99,7 @@ def c_bytes(symbol: str, data: bytes) -> str:
 
 
 def frozen_table(table: str, modules: list, parts: list) -> None:
-    """Append the data, getters and struct _frozen table of ``modules`` [(name, path)]."""
+    """Append the data, getters and struct _frozen table sk_<table> of ``modules`` [(name, path)]."""
     rows = []
     for name, path in modules:
         symbol = f"{table}_{len(rows)}"
@@ -113,24 +109,27 @@ def frozen_table(table: str, modules: list, parts: list) -> None:
                      f"{{ return sk_unpack({symbol}, sizeof {symbol}, {size}); }}\n")
         is_package = os.path.basename(path) == "__init__.py"
         rows.append(f'    {{"{name}", {symbol}, (int)sizeof {symbol}, {int(is_package)}, get_{symbol}}},\n')
-    parts.append(f"\nstatic const struct _frozen {table}[] = {{\n")
+    parts.append(f"\nstatic const struct _frozen sk_{table}[] = {{\n")
     parts.extend(rows)
     parts.append("    {NULL, NULL, 0, 0, NULL},\n};\n\n")
 
 
 def inittab(builtins: set) -> str:
+    """SK_INITTAB: the entries of the built-in module table, and their init functions' prototypes."""
     names = sorted(builtins)
     functions = [INIT_FUNCTIONS.get(name, f"PyInit_{name}") for name in names]
     lines = [f"extern PyObject *{function}(void);\n" for function in functions if function]
-    lines.append("\nstruct _inittab _PyImport_Inittab[] = {\n")
-    lines += [f'    {{"{name}", {function or "NULL"}}},\n' for name, function in zip(names, functions)]
-    lines.append("    {NULL, NULL},\n};\n")
+    lines.append("\n#define SK_INITTAB \\\n")
+    lines += [f'    {{"{name}", {function or "NULL"}}}, \\\n' for name, function in zip(names, functions)]
+    lines.append("\n")
     return "".join(lines)
 
 
 def main(spec_output: str, c_file: str, commit: str, platform: str) -> None:
-    if sys.version_info[:2] != (3, 11):
-        fail("frozen.c replaces CPython 3.11's internal frozen tables: build with Python 3.11")
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "python-version")) as f:
+        wanted = f.read().strip()
+    if "{}.{}".format(*sys.version_info[:2]) != wanted:  # the bytecode must be the linked libpython's
+        fail(f"build/python-version says {wanted}: run this with Python {wanted}")
     no_columns = next(compile("x", "", "eval").co_positions())[2] is None
     if os.environ.get("PYTHONHASHSEED") != "0" or not no_columns:
         fail("run with PYTHONHASHSEED=0 and -X no_debug_ranges (reproducible, compact bytecode)")
@@ -152,21 +151,10 @@ def main(spec_output: str, c_file: str, commit: str, platform: str) -> None:
         if name not in dict(modules):
             fail(f"the analysis left out {name}, which every start imports")
 
-    parts = ["/* Generated by build/freeze_modules.py from PyInstaller's analysis: do not edit. */\n",
-             "#include <Python.h>\n\n",
-             "PyObject *sk_unpack(const unsigned char *packed, size_t packed_size, size_t size);\n\n"]
+    parts = ["/* Generated by build/freeze_modules.py from PyInstaller's analysis: do not edit.\n"
+             " * Module data only, included by launcher/cpythonXY.c. */\n\n"]
     frozen_table("bootstrap", sorted(BOOTSTRAP.items()), parts)
     frozen_table("modules", modules, parts)
-    parts.append("static const struct _frozen none[] = {{NULL, NULL, 0, 0, NULL}};\n")
-    parts.append("struct _module_alias { const char *name; const char *orig; };\n")
-    parts.append("static const struct _module_alias aliases[] = {\n")
-    parts += [f'    {{"{name}", "{orig}"}},\n' for name, orig in sorted(ALIASES.items())]
-    parts.append("    {NULL, NULL},\n};\n\n")
-    parts.append("const struct _frozen *_PyImport_FrozenBootstrap = bootstrap;\n"
-                 "const struct _frozen *_PyImport_FrozenStdlib = none;\n"
-                 "const struct _frozen *_PyImport_FrozenTest = none;\n"
-                 "const struct _module_alias *_PyImport_FrozenAliases = aliases;\n"
-                 "const struct _frozen *PyImport_FrozenModules = modules;\n\n")
     parts.append(inittab(builtins))
     with open(c_file, "w") as out:
         out.writelines(parts)
@@ -179,5 +167,5 @@ def main(spec_output: str, c_file: str, commit: str, platform: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 5:
-        fail("usage: freeze_modules.py MODULES_JSON FROZEN_C COMMIT PLATFORM")
+        fail("usage: freeze_modules.py MODULES_JSON FROZEN_MODULES_H COMMIT PLATFORM")
     main(*sys.argv[1:])

@@ -1,6 +1,6 @@
 """Two libc calls the supervisor needs: the child-subreaper flag, and giving memory back.
 
-The static binary carries them as the built-in module ``_sidecar_killer`` (build/native.c): it
+The static binary carries them as the built-in module ``_sidecar_killer`` (launcher/native.c): it
 cannot load libc with ctypes. ``python -m entrypoint`` reaches libc through ctypes instead.
 """
 from __future__ import annotations

@@ -27,7 +27,7 @@ def block() -> None:
 
 def unblock() -> None:
     """For the one-shot modes: a signal ends them as it would any command. (The static
-    binary starts with COLLECTED blocked, build/main.c.)"""
+    binary starts with COLLECTED blocked, launcher/main.c.)"""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, COLLECTED)
 
 

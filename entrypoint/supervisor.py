@@ -18,7 +18,7 @@ def release_startup_memory() -> None:
     """Hand back what start-up alone needed (import-time garbage, freed heap, the binary's
     code and bytecode pages) while the app runs (docs/performance.md)."""
     gc.collect()
-    gc.enable()  # the static binary starts with it off (build/main.c)
+    gc.enable()  # the static binary starts with it off (launcher/main.c)
     native.release_startup_memory()
 
 

@@ -155,7 +155,7 @@ def test_sigterm_while_the_interpreter_starts_is_never_lost(as_binary, sidecar):
             w.kill_tree()
         assert "started" not in w.stdout
         assert len(fake.quits) == 1, w.stderr
-    # Blocked by build/main.c, before the interpreter loaded anything: ~1.5 MiB resident then,
+    # Blocked by launcher/main.c, before the interpreter loaded anything: ~1.5 MiB resident then,
     # ~10 MiB once Python has imported its modules. (A busy machine may let the binary run
     # ahead of this loop now and then, so one early sighting in 20 is the proof.)
     assert min(resident_when_blocked) < 4096, resident_when_blocked

@@ -14,7 +14,7 @@ Where a plain Envoy differs from istio-proxy, and what that means here:
   connection closed without a response and must judge the quit by its effect.
 - A quit during Envoy's start-up is refused (15020 is not open yet); pilot-agent would
   take it. What pilot-agent alone does (403, 405, 503s on 15021) is covered against the
-  fake sidecar in test_process.py.
+  fake sidecar in test_waiting.py and test_exit_and_quit.py.
 
 Runs `python -m entrypoint`, or the executable named by SK_TEST_BIN. Needs root for
 the namespaces; without it these tests skip, or fail when CI is set.

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.helpers.hostile_sidecar import HostileSidecar
-from tests.helpers.process import run, slow, wrapper_command
+from tests.helpers.process import run, slow
 
 from tests.helpers.emulation import emulated
 

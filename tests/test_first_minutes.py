@@ -3,12 +3,11 @@ put in the wrong place caught, misspelled variables named. Runs `python -m entry
 SK_TEST_BIN."""
 import json
 import re
-import time
 
 import pytest
 
 from tests.helpers.process import run, slow
-from tests.test_process import SH, urls
+from tests.helpers.lifecycle import SH, urls
 
 
 @pytest.mark.parametrize("command, code, says", [

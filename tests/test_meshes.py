@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers.process import REPO, run
 from tests.test_native_sidecar import status
-from tests.test_process import NETNS, SH, in_netns, urls
+from tests.helpers.lifecycle import NETNS, SH, in_netns, urls
 
 NATIVE = status(["istio-init", "istio-proxy"], None)
 CLASSIC = status(["istio-init"], ["istio-proxy"])

@@ -29,13 +29,15 @@ import pytest
 from entrypoint import __version__
 from tests.helpers.process import REPO
 
+PYTHON_VERSION = (REPO / "build" / "python-version").read_text().strip()
+PYTHON = f"python{PYTHON_VERSION}"
 RELEASE = Path(os.environ.get("SK_TEST_RELEASE") or REPO / "dist" / "release")
 ARCHES = ["amd64", "arm64"]
 ELF_MACHINES = {"amd64": 62, "arm64": 183}  # EM_X86_64, EM_AARCH64
 UNAME = {"amd64": "x86_64", "arm64": "aarch64"}
 # What each binary must hold, by Debian source package: the interpreter, the C library, zlib,
 # the GCC runtime; and their licences as the SBOM and NOTICE name them.
-COMPONENTS = {"python3.11": "Python-2.0", "glibc": "LGPL-2.1-or-later", "zlib": "Zlib",
+COMPONENTS = {PYTHON: "Python-2.0", "glibc": "LGPL-2.1-or-later", "zlib": "Zlib",
               "gcc-12": "GPL-3.0-or-later WITH GCC-exception-3.1"}
 
 
@@ -132,7 +134,7 @@ def test_version_names_the_commit_python_and_platform(release, arch, runnable):
         assert head.startswith(match[1]), f"built from {match[1]}, the checkout is at {head}"
     described = sbom(release, arch)["packages"][0]
     assert f"commit {match[1]}" in described["sourceInfo"]
-    python = components(sbom(release, arch))["python3.11"][0]["versionInfo"]
+    python = components(sbom(release, arch))[PYTHON][0]["versionInfo"]
     assert python.startswith(match[3] + "-"), f"--version says Python {match[3]}, the SBOM {python}"
 
 
@@ -174,11 +176,11 @@ def test_sbom_names_each_component_inside_with_version_and_licence(release, arch
             purl = package["externalRefs"][0]["referenceLocator"]
             assert purl.startswith(f"pkg:deb/debian/{package['name']}@") and f"arch={arch}" in purl, purl
     names = {p["name"] for packages in inside.values() for p in packages}
-    assert {"libc6-dev", "libpython3.11-dev", "zlib1g-dev", "libgcc-12-dev"} <= names
+    assert {"libc6-dev", f"lib{PYTHON}-dev", "zlib1g-dev", "libgcc-12-dev"} <= names
     # The frozen modules' sources, each with its checksums; ours among them.
     files = {f["fileName"]: f for f in document["files"]}
-    assert {"./entrypoint/cli.py", "./entrypoint/buildinfo.py", "./build/launcher.py", "./build/main.c"} <= set(files)
-    assert "./usr/lib/python3.11/socket.py" in files and "./usr/lib/python3.11/os.py" in files
+    assert {"./entrypoint/cli.py", "./entrypoint/buildinfo.py", "./launcher/launcher.py", "./launcher/main.c", f"./launcher/cpython{PYTHON_VERSION.replace('.', '')}.c"} <= set(files)
+    assert f"./usr/lib/{PYTHON}/socket.py" in files and f"./usr/lib/{PYTHON}/os.py" in files
     assert all({c["algorithm"] for c in f["checksums"]} >= {"SHA1", "SHA256"} for f in files.values())
     pinned = {line.split()[1]: line.split()[2] for line in (REPO / "build/release/debian.lock").read_text().splitlines()
               if line.startswith(arch + " ")}
@@ -197,7 +199,7 @@ def test_licences_and_notices_are_there(release, arch):
         copyright_file = licences / "debian" / source / "copyright"
         assert copyright_file.is_file() and copyright_file.stat().st_size > 1000, source
     assert "GCC RUNTIME LIBRARY EXCEPTION" in (licences / "debian" / "gcc-12" / "copyright").read_text()
-    assert "Python Software Foundation" in (licences / "debian" / "python3.11" / "copyright").read_text()
+    assert "Python Software Foundation" in (licences / "debian" / PYTHON / "copyright").read_text()
     notice = (licences / f"NOTICE-linux-{arch}.md").read_text()
     libc = components(sbom(release, arch))["glibc"][0]
     assert f"libc6-dev {libc['versionInfo']}" in notice and "Relinking" in notice

@@ -12,6 +12,7 @@ for arch in $ARCHES; do
     BASE_ARCH=$arch build/setup/base-image.sh
     image=$(BASE_ARCH=$arch build/setup/base-image.sh --name)
     rows+=$(docker run --rm --network host -v "$PWD/build/release/apt-install.sh:/apt-install.sh:ro" \
+        -v "$PWD/build/python-version:/python-version:ro" \
         "$image" /apt-install.sh --resolve)$'\n'
 done
 {

@@ -35,16 +35,19 @@ import urllib.parse
 import uuid
 
 SRC = "/src"
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python-version")) as _f:
+    PYTHON = "python" + _f.read().strip()  # Debian's source package of the linked CPython
+INTERNALS = "cpython" + PYTHON[len("python"):].replace(".", "") + ".c"  # launcher/: its internals
 # The licence of each component, by Debian source package: a new component inside the binary
 # stops the build until someone decides its licence here (and its copyright file is shipped).
 LICENCES = {
     "glibc": "LGPL-2.1-or-later",
-    "python3.11": "Python-2.0",
+    PYTHON: "Python-2.0",
     "zlib": "Zlib",
     "gcc-12": "GPL-3.0-or-later WITH GCC-exception-3.1",  # libgcc, crtbegin/crtend
 }
 OWN_LICENCE = "Apache-2.0"  # pyproject.toml
-COMPONENTS = {"glibc": "GNU C Library", "python3.11": "CPython", "zlib": "zlib",
+COMPONENTS = {"glibc": "GNU C Library", PYTHON: "CPython", "zlib": "zlib",
               "gcc-12": "GCC runtime (libgcc)"}
 
 
@@ -205,7 +208,7 @@ def main(binary: str, work: str, out: str) -> None:
         "primaryPackagePurpose": "APPLICATION",
         "builtDate": created,
         "description": "Container entrypoint: waits for the mesh proxy, runs the app, quits the proxy, "
-                       "keeps the exit code. One static executable: CPython 3.11 with frozen modules.",
+                       f"keeps the exit code. One static executable: CPython {PYTHON[len('python'):]} with frozen modules.",
         "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
                           "referenceLocator": f"pkg:generic/sidecar-killer@{version}"}],
     }]
@@ -244,7 +247,7 @@ def main(binary: str, work: str, out: str) -> None:
 
     # Files: every frozen module's source, and our C sources.
     files = []
-    own_c = [(None, os.path.join(SRC, "build", name)) for name in ("main.c", "native.c", "unpack.c")]
+    own_c = [(None, os.path.join(SRC, "launcher", name)) for name in ("main.c", "native.c", "unpack.c", INTERNALS)]
     for name, path in sources + own_c:
         if path in owner:
             info = infos[owner[path]]
@@ -315,9 +318,9 @@ def write_licences(directory: str, infos: dict, share: dict, members: dict, owne
             taken = sorted(members[path])
             f.writelines([f"{path}({member})\n" for member in taken] if taken else [path + "\n"])
     libc = next(infos[p] for p in infos if infos[p]["source:Package"] == "glibc")
-    python = next(infos[p] for p in infos if infos[p]["source:Package"] == "python3.11")
+    python = next(infos[p] for p in infos if infos[p]["source:Package"] == PYTHON)
     rows = [f"| sidecar-killer | (this project) | {version} | {OWN_LICENCE} | sidecar-killer/{OWN_LICENCE} | "
-            "entrypoint/, build/main.c, native.c, unpack.c |"]
+            "entrypoint/, launcher/ |"]
     for package in sorted(infos):
         info = infos[package]
         source = info["source:Package"]
@@ -349,11 +352,12 @@ listed in glibc-objects-{suffix}.txt. To run it with a modified glibc, relink it
    glibc's: the Debian source package glibc {libc['source:Version']} (`apt-get source glibc={libc['source:Version']}`).
 2. Build the release stage as `make release` does (build/release/Dockerfile: Debian bookworm
    {platform}, the packages at the versions of build/release/debian.lock, among them
-   libpython3.11-dev {python['Version']}), with your glibc's libc.a, libm.a, crt1.o, crti.o and
+   lib{PYTHON}-dev {python['Version']}), with your glibc's libc.a, libm.a, crt1.o, crti.o and
    crtn.o in place of Debian's, and run build/freeze.sh. Its last step is the link:
-   gcc -O2 -static -s build/main.c build/native.c build/unpack.c build/work/frozen.c
-   libpython3.11.a -lz -lm
-   (frozen.c is generated from the same commit, so the rest of the binary is as released:
+   gcc -O2 -static -s -Idist/work launcher/main.c launcher/native.c launcher/unpack.c
+   launcher/{INTERNALS} lib{PYTHON}.a -lz -lm
+   ({INTERNALS} includes dist/work/frozen_modules.h, generated from the same commit, so the
+   rest of the binary is as released:
    `make reproduce` checks that a rebuild gives the same bytes).
 """
     with open(os.path.join(directory, f"NOTICE-{suffix}.md"), "w") as f:

@@ -12,7 +12,7 @@ import pytest
 import docker.errors
 from entrypoint import __version__
 from tests.helpers.pod import LABELS, exit_code, stderr_of, stdout_of
-from tests.helpers.process import REPO, wait_until
+from tests.helpers.process import wait_until
 from tests.helpers.snippets import snippets
 from tests.test_release import RELEASE, missing
 

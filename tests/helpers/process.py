@@ -108,9 +108,14 @@ class Wrapper:
 
     @staticmethod
     def _collect(stream, lines: list) -> threading.Thread:
+        from tests.helpers.emulation import emulated, emulator_noise
+        noise = emulator_noise if emulated() else (lambda line: False)
+
         def read():
             for raw in iter(stream.readline, b""):
-                lines.append(raw.decode(errors="replace").rstrip("\n"))
+                line = raw.decode(errors="replace").rstrip("\n")
+                if not noise(line):
+                    lines.append(line)
         thread = threading.Thread(target=read, daemon=True)
         thread.start()
         return thread

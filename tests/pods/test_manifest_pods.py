@@ -16,7 +16,7 @@ What podman cannot do that the manifests ask for, and where that part is covered
   waiting container, as the kubelet would, and must answer "not ready" (exit 1). Its numbers
   (period x failureThreshold beyond the ready timeout, timeoutSeconds) are checked on the
   manifest text in tests/test_manifests.py (test_check_ready_startup_probe); --check-ready's
-  answers in tests/test_process.py and as a HEALTHCHECK in tests/docker/test_image.py.
+  answers in tests/test_modes.py and as a HEALTHCHECK in tests/docker/test_image.py.
 - Pod-level `runAsNonRoot` and `seccompProfile: RuntimeDefault`: not enforced as such (podman
   would start a root container; it applies its default seccomp profile to every container
   anyway). Here: the uid the kernel gives the wrapper is runAsUser's, not 0, and a seccomp

@@ -1,8 +1,8 @@
-/* How the frozen modules of frozen.c (build/freeze_modules.py) become code objects.
+/* How the frozen modules (build/freeze_modules.py's frozen_modules.h) become code objects.
  *
  * Each module is kept as deflated marshal data (1.7 MB of bytecode in 0.5 MB) and
  * unpacked when first imported: CPython's import calls the get_code function of the
- * module's struct _frozen entry, a one-liner in frozen.c that calls sk_unpack. */
+ * module's struct _frozen entry, a one-liner in frozen_modules.h that calls sk_unpack. */
 #include <Python.h>
 #include <marshal.h>
 #include <zlib.h>
@@ -33,16 +33,4 @@ PyObject *sk_unpack(const unsigned char *packed, size_t packed_size, size_t size
         PyErr_SetString(PyExc_ImportError, "corrupt frozen module in this executable");
     PyMem_Free(data);
     return code;
-}
-
-/* frozen.c replaces libpython's own frozen stdlib (Python/frozen.c), so its deep-frozen
- * code objects (Python/deepfreeze/deepfreeze.c, 0.9 MB) are not linked in: nothing is
- * left for the interpreter to set up or tear down there. */
-int _Py_Deepfreeze_Init(void)
-{
-    return 0;
-}
-
-void _Py_Deepfreeze_Fini(void)
-{
 }

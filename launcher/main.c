@@ -2,9 +2,9 @@
  *
  * Everything the product does is Python (entrypoint/); this file only starts the interpreter
  * the way a container entrypoint needs it started, as CPython's Programs/python.c does for
- * python3. Linked with Debian's libpython3.11.a, the frozen modules and the built-in module
- * table that build/freeze_modules.py generates (frozen.c, unpacked by unpack.c) and the
- * _sidecar_killer module (native.c). Nothing is read from disk:
+ * python3. Linked with Debian's libpython3.11.a, the frozen modules and built-in module table
+ * (cpython311.c, with the data build/freeze_modules.py generates; unpacked by unpack.c) and
+ * the _sidecar_killer module (native.c). Nothing is read from disk:
  * no site, no module search path, every module comes from this executable's own memory. */
 #include <Python.h>
 #include <signal.h>
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
      * collector back on when the app has started. */
     PyGC_Disable();
 
-    /* build/launcher.py, frozen as __main__. It ends with os._exit(code); if anything raises
+    /* launcher.py, frozen as __main__. It ends with os._exit(code); if anything raises
      * before that, print it: SystemExit exits with its code, any other error gives 70. */
     int found = PyImport_ImportFrozenModule("__main__");
     if (found < 0) {

@@ -1,4 +1,0 @@
-# PyInstaller entry script for the frozen sidecar-killer (build/freeze.sh).
-from entrypoint.cli import run
-
-run()
