@@ -158,7 +158,7 @@ def main(spec_output: str, c_file: str, commit: str, platform: str) -> None:
     parts.append(inittab(builtins))
     with open(c_file, "w") as out:
         out.writelines(parts)
-    with open(os.path.splitext(c_file)[0] + ".json", "w") as out:
+    with open(os.path.join(os.path.dirname(os.path.abspath(c_file)), "frozen.json"), "w") as out:
         json.dump({"bootstrap": sorted(BOOTSTRAP.items()), "modules": modules, "builtins": sorted(builtins)},
                   out, indent=1)
     print(f"freeze_modules.py: {len(modules)} modules frozen, {len(builtins)} built in",
