@@ -1,7 +1,7 @@
 """scuttle and linkerd-await variables, with the meaning docs/migration.md promises."""
 import pytest
 
-from entrypoint.compat import parse_go_duration
+from entrypoint.values import parse_go_duration
 from entrypoint.config import UsageError, load
 
 ISTIO_QUIT = "http://127.0.0.1:15020/quitquitquit"
