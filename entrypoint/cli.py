@@ -189,10 +189,9 @@ def finish(config: configuration.Config, proxy: Proxy | None, code: int, log: Lo
     """Quit the proxy unless there is a reason to keep it; the exit code is never touched."""
     reason = quitting.reason_to_keep(config.quit_on, code, proxy)
     if reason is None:
-        # Nothing ever answered: one attempt, not the whole --quit-timeout of retries. Not
-        # waited for (--no-wait): it may still be starting, so retry as usual.
-        retry = config.no_wait or bool(proxy.seen)
-        quitting.quit_all(proxy, config.quit_timeout, retry, log)
+        # Not waited for (--no-wait): the proxy may still be starting, so a refusal is retried
+        # anywhere; else only where something listened in this run (quitting.quit_one).
+        quitting.quit_all(proxy, config.quit_timeout, config.no_wait, log)
     elif reason == "native":
         log.info("proxy_native", f"not quitting the proxy: it is a native sidecar ({proxy.native}); "
                  "the kubelet stops it once this container has ended")

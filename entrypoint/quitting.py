@@ -67,7 +67,11 @@ def quit_one(proxy: Proxy, url: Url, timeout: float, retry: bool, log,
              clock: Callable[[], float] = time.monotonic,
              then: str = "the exit code is unchanged") -> bool:
     """POST ``url`` until the quit lands or ``timeout`` seconds pass; True if it landed: a 2xx
-    answer, or the proxy gone (Proxy.gone). Raises Interrupted on a stop signal."""
+    answer, or the proxy gone (Proxy.gone). Raises Interrupted on a stop signal.
+
+    A refusal or a 5xx is retried where something listened on ``url``'s port in this run; where
+    nothing ever did (no such sidecar, a wrong URL), only with ``retry``: when the proxy was
+    not waited for and may still be starting."""
     start = clock()
     deadline = start + timeout
     backoff = FIRST_BACKOFF
@@ -94,7 +98,8 @@ def quit_one(proxy: Proxy, url: Url, timeout: float, retry: bool, log,
                      url=str(url), answer=answer.describe(), attempts=attempts, gone=True)
             return True
         remaining = deadline - clock()
-        if not retry or last_try or remaining <= MIN_ANSWER_TIME:
+        seen = (url.host, url.port) in proxy.seen
+        if not (retry or seen) or last_try or remaining <= MIN_ANSWER_TIME:
             break
         last_try = backoff >= remaining - MIN_ANSWER_TIME
         sleep(min(backoff, remaining - MIN_ANSWER_TIME))

@@ -134,21 +134,34 @@ def test_check_ready_is_bounded_by_one_probe(hostile, behaviour, baseline_rss_ki
     assert_memory_flat(w, baseline_rss_kib)
 
 
-def test_a_dead_extra_quit_endpoint_delays_nothing(sidecar):
-    """Quit URLs run side by side: one where nothing listens (retried until --quit-timeout, as it
-    may be starting) does not hold the one that lands."""
+def test_a_hung_extra_quit_endpoint_holds_no_other_quit(sidecar):
+    """Quit URLs run side by side: one that accepts and never answers does not hold the one
+    that lands, and the pod's end waits for --quit-timeout once, not once per URL."""
     good = sidecar(quit_exit=0.0)
-    dead = HostileSidecar("hang").start()
+    hung = HostileSidecar("hang").start()
     try:
-        w = run(["--ready-url", good.ready_url, "--quit-url", dead.url("/q"), "--quit-url", good.quit_url,
-                 "--quit-timeout", "2", "--log-format", "json", "--", "sh", "-c", "exit 4"], timeout=30)
+        w = run(["--ready-url", good.ready_url, "--quit-url", hung.url("/q"), "--quit-url", hung.url("/r"),
+                 "--quit-url", good.quit_url, "--quit-timeout", "2", "--log-format", "json",
+                 "--", "sh", "-c", "exit 4"], timeout=30)
     finally:
-        dead.close()
+        hung.close()
     assert w.returncode == 4
-    landed = event_time(w, "proxy_quit")
-    exited = event_time(w, "app_exited")
-    assert landed - exited < 0.5, "the good quit did not wait for the dead one"
-    assert w.ended - w.started < slow(0.5) + 2 + 0.5, "the pod's end waits for --quit-timeout once"
+    assert event_time(w, "proxy_quit") - event_time(w, "app_exited") < 0.5, "the good quit waited"
+    assert w.ended - w.started < slow(0.5) + 2 + 0.5
+
+
+def test_a_dead_extra_quit_endpoint_delays_nothing(sidecar):
+    """An extra quit URL where nothing ever listened (scuttle's GENERIC_QUIT_ENDPOINTS of a
+    sidecar that is not there): tried once; the pod ends as soon as the real quit landed."""
+    good = sidecar()
+    w = run(["--ready-url", good.ready_url, "--", "sh", "-c", "exit 4"], timeout=30,
+            extra_env={"GENERIC_QUIT_ENDPOINTS": "http://127.0.0.1:9/quitquitquit",
+                       "ISTIO_QUIT_API": good.quit_url.rsplit("/", 1)[0], "QUIT_REQUEST_TIMEOUT": "10s"})
+    assert w.returncode == 4
+    assert len(good.quits) == 1
+    assert "could not quit the proxy: POST http://127.0.0.1:9/quitquitquit: connection refused after 1 attempt" \
+        in w.stderr
+    assert w.ended - w.started < slow(0.5) + 1, "not the 10 s --quit-timeout"
 
 
 def test_each_quit_url_is_judged_on_its_own_evidence(sidecar):

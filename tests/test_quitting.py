@@ -22,6 +22,7 @@ def quit_once(answers, refusing=lambda host, port, now: False, timeout=2.0, retr
 
 
 def test_quit_retries_refused_and_5xx_with_backoff_until_2xx():
+    """Not waited for (--no-wait): the proxy may still be starting, so refusals are retried."""
     landed, net, lines, clock = quit_once(in_turn(REFUSED, Answer(503), Answer(200)), timeout=10)
     assert landed and len(net.requests) == 3
     assert clock.now == pytest.approx(quitting.FIRST_BACKOFF * 3)  # 0.05 then 0.1
@@ -42,9 +43,17 @@ def test_quit_does_not_retry_what_will_not_pass(answer):
     assert not landed and len(net.requests) == 1
 
 
-def test_quit_without_retry_tries_once():
-    landed, net, _, _ = quit_once(in_turn(REFUSED), timeout=10, retry=False)
+def test_a_refusal_where_nothing_ever_listened_is_tried_once():
+    """No such sidecar, or a wrong URL: one attempt, not the whole --quit-timeout."""
+    landed, net, _, _ = quit_once(in_turn(REFUSED), timeout=10, retry=False, seen={("127.0.0.1", 15021)})
     assert not landed and len(net.requests) == 1
+
+
+def test_a_refusal_where_something_listened_is_retried():
+    """The quit port took a connection earlier in this run (a restart under way): retried."""
+    landed, net, _, _ = quit_once(in_turn(REFUSED, REFUSED, Answer(200)), timeout=10, retry=False,
+                                  seen={("127.0.0.1", 15020)})
+    assert landed and len(net.requests) == 3
 
 
 def test_the_last_retry_gets_time_for_its_answer():
