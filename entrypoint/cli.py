@@ -64,7 +64,10 @@ def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> i
     except Exception as error:
         code = internal_error(log, error)
     if code is None:
-        code = run_app(config, environ, log)
+        try:
+            code = run_app(config, environ, log)
+        except Exception as error:  # before the app started (after it, run_app contains its own)
+            code = internal_error(log, error)
     try:
         finish(config, proxy, code, log)
     except Exception as error:
@@ -139,14 +142,18 @@ def check_command(command: list, log: Logger) -> int | None:
 
 
 def find_command(name: str) -> str | None:
-    """Where posix_spawnp would find ``name`` (the first existing candidate), or None."""
+    """Where posix_spawnp would find ``name``: the first executable file in PATH, else the first
+    file there at all (it cannot run: 126), else None (127)."""
     if "/" in name:
         return name if os.path.exists(name) else None
+    found = None
     for directory in os.environ.get("PATH", os.defpath).split(":"):  # posix_spawnp reads our PATH
         path = os.path.join(directory or ".", name)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return None
+        if os.path.isfile(path):
+            if os.access(path, os.X_OK):
+                return path
+            found = found or path
+    return found
 
 
 def cannot_run(command: list, error: OSError, log: Logger) -> int:
@@ -167,7 +174,7 @@ def run_app(config: configuration.Config, env: dict, log: Logger) -> int:
     except OSError as error:
         return cannot_run(command, error, log)
     started = time.monotonic()
-    terminal.give(pid)  # at once: the app may read its terminal from its first instruction
+    terminal.pass_on(pid, os.getpgrp())  # at once: the app may read its terminal from its first instruction
     try:
         log.info("app_started", f"app started: {' '.join(command)} (pid {pid})", pid=pid)
         release_startup_memory()

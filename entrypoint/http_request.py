@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import _thread
 import errno
+import os
 import select
 import socket
 import time
@@ -87,27 +88,42 @@ def _addresses(host: str, port: int, deadline: float, interrupted) -> list:
     return [(family, address) for family, _, _, _, address in found[0]]
 
 
+# Failures that mean "not at this address" (IPv6 off in the pod, no route), not "it did not
+# answer": where every address refused or failed so, nothing listens.
+_NOT_HERE = {errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.ENETUNREACH, errno.EHOSTUNREACH}
+
+
 def connect(host: str, port: int, deadline: float, interrupted=stop_pending) -> socket.socket:
-    """A connected non-blocking socket; ConnectionRefusedError when nothing listens."""
-    error = None
+    """A connected non-blocking socket; ConnectionRefusedError when nothing listens at any of
+    the host's addresses (those that are not reachable from here aside)."""
+    errors = []
     for family, address in _addresses(host, port, deadline, interrupted):
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = None
         try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setblocking(False)
             code = sock.connect_ex(address)
             if code == errno.EINPROGRESS:
                 _wait(sock, select.POLLOUT, deadline, interrupted)
                 code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if code == 0:
-                return sock
-            error = OSError(code, errno.errorcode.get(code, str(code)))
-            if code == errno.ECONNREFUSED:
-                error = ConnectionRefusedError(code, "connection refused")
-        except BaseException:
+        except TimeoutError:
             sock.close()
             raise
-        sock.close()
-    raise error or OSError(errno.EADDRNOTAVAIL, "no address")
+        except OSError as error:  # no such family here, no route: this address only
+            code = error.errno
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+        if code == 0:
+            return sock
+        if sock is not None:
+            sock.close()
+        errors.append(code)
+    if errors and errno.ECONNREFUSED in errors and set(errors) <= _NOT_HERE | {errno.ECONNREFUSED}:
+        raise ConnectionRefusedError(errno.ECONNREFUSED, "connection refused")
+    code = next((c for c in errors if c != errno.ECONNREFUSED), errno.EADDRNOTAVAIL)
+    raise OSError(code, os.strerror(code) if code else "no address")
 
 
 def refused(host: str, port: int, timeout: float, interrupted=stop_pending) -> bool:

@@ -48,10 +48,11 @@ class Proxy:
         return self._request("POST", url, timeout)
 
     def listening(self, timeout: float) -> bool:
-        """Does any of the proxy's ports accept a connection now?"""
+        """Does any of the proxy's ports accept a connection now? Within ``timeout`` for all."""
         found = False
+        share = timeout / len(self.ports)
         for host, port in self.ports:
-            if not self.net.refused(host, port, timeout):
+            if not self.net.refused(host, port, share):
                 self.seen.add((host, port))
                 found = True
         return found

@@ -61,9 +61,13 @@ def wait_for_proxy(proxy: Proxy, timeout: float, log, no_proxy_grace: float = 0.
             log.debug("proxy_not_ready", f"proxy not ready: {last.describe()}", answer=last.describe())
             if not grace_over and clock() - start >= no_proxy_grace:
                 grace_over = True  # decided once: a proxy seen listening is waited for as usual
-                if not proxy.seen and not proxy.listening(min(PROBE_TIMEOUT, no_proxy_grace)):
-                    proxy.absent = True
-                    return Outcome(False, clock() - start, last)
+                budget = PROBE_TIMEOUT if deadline is None else min(PROBE_TIMEOUT, deadline - clock())
+                try:
+                    if not proxy.seen and not proxy.listening(max(budget, 0.001)):
+                        proxy.absent = True
+                        return Outcome(False, clock() - start, last)
+                except Interrupted:
+                    pass  # collected below, as after a probe
         refused = last is not None and last.refused
         next_probe = probe_start + (REFUSED_INTERVAL if refused else ANSWERED_INTERVAL)
         if deadline is not None and next_probe > deadline - MIN_PROBE_TIME:

@@ -60,18 +60,19 @@ class Supervisor:
     def handle(self, signum: int) -> None:
         if signum == signal.SIGCHLD:
             return
+        if signum == signal.SIGCONT:  # `fg` gave us the terminal: pass it on; `bg` did not
+            self.terminal.pass_on(self.pid, os.getpgrp())
         self.forward(signum)
         if signum in signals.JOB_STOP:
             signals.stop_self()
-        elif signum == signal.SIGCONT:
-            self.terminal.give(self.pid)
 
     def app_stopped(self, stopsig: int) -> None:
         """The app stopped. From its terminal (Ctrl-Z, or reading it from the background): stop
-        with it. Stopped by reading the terminal before we could give it the foreground: resume it."""
+        with it, so the shell sees the job stop. Stopped by reading the terminal just before we
+        gave it the foreground: resume it."""
         if self.terminal.fd is None or stopsig not in signals.JOB_STOP:
             return  # a SIGSTOP, or no terminal: not a job-control stop of ours to follow
-        if stopsig != signal.SIGTSTP and self.terminal.is_foreground(self.pid):
+        if stopsig != signal.SIGTSTP and self.terminal.foreground() == self.pid:
             os.killpg(self.pid, signal.SIGCONT)
             return
         signals.stop_self()
@@ -105,15 +106,16 @@ class Supervisor:
                 if status is not None:
                     return status
         finally:
-            self.terminal.give(os.getpgrp())
+            self.terminal.pass_on(os.getpgrp(), self.pid)
 
 
 def wait_for(pid: int) -> int:
-    """The app's wait status, the plainest way: the supervisor's last resort."""
+    """The app's wait status, the plainest way: the supervisor's last resort. Already collected
+    (its status lost): the wait status of an exit with 70, never a success."""
     while True:
         try:
             waited, status = os.waitpid(pid, 0)
         except ChildProcessError:
-            return 0
+            return 70 << 8
         if waited == pid and not os.WIFSTOPPED(status):
             return status

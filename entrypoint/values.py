@@ -81,7 +81,7 @@ def _is_host_name(host: str) -> bool:
 
 
 def parse_url(text: str) -> Url:
-    text = text.strip(" ")
+    text = text.strip()
     if not text.isascii():
         raise ValueError("is not ASCII (write a host name in its xn-- form, percent-encode the path)")
     if not text.isprintable():
@@ -102,7 +102,7 @@ def parse_url(text: str) -> Url:
         host, bracket, port_text = authority[1:].partition("]")
         if not bracket or ip_family(host) != socket.AF_INET6:
             raise ValueError("has a bad IPv6 address (write it as [::1])")
-        if port_text and not port_text.startswith(":"):
+        if port_text and (not port_text.startswith(":") or port_text == ":"):
             raise ValueError("has a bad port")
         port_text = port_text[1:]
     else:

@@ -3,6 +3,8 @@ job control stops and resumes the whole job, with a terminal and without."""
 import fcntl
 import os
 import pty
+import select
+import shlex
 import signal
 import sys
 import termios
@@ -10,7 +12,7 @@ import time
 
 import pytest
 
-from tests.helpers.process import sigecho, wait_until
+from tests.helpers.process import REPO, sigecho, wait_until, wrapper_command
 
 ROUNDS = 3
 
@@ -82,3 +84,75 @@ def test_ctrl_z_at_a_terminal_stops_the_job_and_cont_resumes_it(wrappers):
         assert w.wait() == 128 + signal.SIGTERM
     finally:
         os.close(master)
+
+
+class Shell:
+    """An interactive bash on a new pty, as a user's terminal: type into it, read what it shows."""
+
+    def __init__(self):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.environ.update(PS1="PROMPT$ ", PYTHONPATH=str(REPO), TERM="dumb")
+            os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+        self.out = b""
+
+    def read(self, seconds: float):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([self.fd], [], [], 0.05)
+            if ready:
+                try:
+                    self.out += os.read(self.fd, 4096)
+                except OSError:
+                    return
+
+    def type(self, text: str, then: float = 0.3):
+        os.write(self.fd, text.encode())
+        self.read(then)
+
+    def wait_for(self, needle: str, timeout: float = 10):
+        wait_until(lambda: self.read(0.05) or needle in self.out.decode(errors="replace"), timeout,
+                   what=f"{needle!r} on the terminal; got {self.out[-400:]!r}")
+
+    def close(self):
+        for sig in (signal.SIGHUP, signal.SIGKILL):
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+@pytest.fixture
+def shell():
+    made = Shell()
+    made.read(0.5)
+    yield made
+    made.close()
+
+
+def wrapper_line(*args: str) -> str:
+    return " ".join(shlex.quote(word) for word in wrapper_command() + list(args))
+
+
+def test_ctrl_z_then_bg_leaves_the_terminal_to_the_shell(shell):
+    shell.type(wrapper_line("--disabled", "--", "sleep", "3") + "\n")
+    shell.wait_for("app started")
+    shell.type("\x1a")
+    shell.wait_for("Stopped")
+    shell.type("bg\n")
+    shell.type("echo shell-$((40+2))\n")
+    shell.wait_for("shell-42")  # the shell still reads its terminal
+    shell.wait_for("app exited with code 0")
+    assert os.waitpid(shell.pid, os.WNOHANG) == (0, 0), "the shell lost its terminal and exited"
+
+
+def test_started_in_the_background_then_fg_reads_the_terminal(shell):
+    shell.type(wrapper_line("--disabled", "--", "cat") + " &\n")
+    shell.wait_for("app started")
+    shell.type("fg\n", then=1.0)
+    shell.type("typed-line\n")
+    shell.wait_for("typed-line\r\ntyped-line")  # echoed by the terminal, then written by cat
+    shell.type("\x04")
+    shell.wait_for("app exited with code 0")

@@ -112,3 +112,23 @@ def test_stop_signal_ends_the_wait_and_others_do_not():
     outcome, _, _ = run_wait(lambda now: Answer(503), timeout=0,
                              signals_sent=[None, signal.SIGUSR1, None, signal.SIGTERM])
     assert outcome.signal == signal.SIGTERM and not outcome.ready
+
+
+def test_a_stop_signal_during_the_no_proxy_check_ends_the_wait():
+    """The check of the other ports is cut short by a stop signal as a probe is."""
+    from entrypoint.http_request import Interrupted
+
+    def cut(host, port, timeout):
+        raise Interrupted  # what connect() raises when a stop signal is pending
+    clock = FakeClock()
+    net = ScriptedNet(clock, lambda method, url, now: REFUSED, cost=0.001)
+    proxy = net.proxy()
+    proxy.net = proxy.net._replace(refused=cut)
+    sent = iter([None] * 200 + [signal.SIGTERM])
+
+    def next_signal(seconds):
+        signum = next(sent, signal.SIGTERM)
+        clock.now += seconds if signum is None else 0
+        return signum
+    outcome = readiness.wait_for_proxy(proxy, 10, Recorder(), no_proxy_grace=1.0, next_signal=next_signal, clock=clock)
+    assert outcome.signal == signal.SIGTERM and not proxy.absent
