@@ -229,7 +229,7 @@ def load(argv: list, environ: dict) -> Config:
             setattr(config, name, value)
     if config.ready_url is None:
         config.ready_url = parse_url(preset["ready_url"])
-    if not config.quit_urls:
+    if not config.quit_urls and "quit_urls" not in implied:  # GENERIC_QUIT_ONLY without endpoints: none
         config.quit_urls = parse_urls(preset["quit_urls"])
 
     # A quit URL on another host asks that host's proxy to exit (a stray variable would make every

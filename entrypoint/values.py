@@ -15,7 +15,8 @@ from collections.abc import Callable
 # the system calls that wait cannot take). --ready-timeout 0 waits without end.
 MAX_SECONDS = 86400.0
 
-_HOST_NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+# Letters, digits, '-' and '.', and '_' as container names (docker compose services) use it.
+_HOST_NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
 # RFC 3986's unreserved, sub-delims, ':' '@' '/' '?' and '%' for escapes: no space, no control
 # character, nothing that could end the request line or start a fragment.
 _PATH_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

@@ -225,3 +225,12 @@ def test_defaults_help_and_the_readme_table_agree():
             assert f"`{option.default}`" == default and f"[default: {option.default}]" in text
         elif option.parse is None:
             assert default in ("off", ""), (option.flag, default)
+
+
+@pytest.mark.parametrize("url, host, port", [
+    ("http://istio_proxy:15000/ready", "istio_proxy", 15000), ("HTTP://[::1]:4191/ready", "::1", 4191),
+    ("http://localhost./ready", "localhost.", 80), ("http://127.0.0.1:15021/healthz/ready?x=1", "127.0.0.1", 15021),
+])
+def test_plausible_urls_are_accepted(url, host, port):
+    config = load(["--ready-url", url, "/app"], {})
+    assert (config.ready_url.host, config.ready_url.port) == (host, port)
