@@ -68,11 +68,15 @@ class Supervisor:
 
     def app_stopped(self, stopsig: int) -> None:
         """The app stopped. From its terminal (Ctrl-Z, or reading it from the background): stop
-        with it, so the shell sees the job stop. Stopped by reading the terminal just before we
-        gave it the foreground: resume it."""
+        with it, so the shell sees the job stop. But if the terminal is ours or its already
+        (the job was brought to the foreground before we saw the stop), or a SIGCONT is on
+        its way: the job goes on, so the app gets the terminal and goes on too."""
         if self.terminal.fd is None or stopsig not in signals.JOB_STOP:
             return  # a SIGSTOP, or no terminal: not a job-control stop of ours to follow
-        if stopsig != signal.SIGTSTP and self.terminal.foreground() == self.pid:
+        if signal.SIGCONT in signal.sigpending():
+            return  # continued already: handling that CONT passes the terminal on and resumes it
+        if stopsig != signal.SIGTSTP and self.terminal.foreground() in (self.pid, os.getpgrp()):
+            self.terminal.pass_on(self.pid, os.getpgrp())
             os.killpg(self.pid, signal.SIGCONT)
             return
         signals.stop_self()
