@@ -148,10 +148,16 @@ def test_ctrl_z_then_bg_leaves_the_terminal_to_the_shell(shell):
     assert os.waitpid(shell.pid, os.WNOHANG) == (0, 0), "the shell lost its terminal and exited"
 
 
-def test_started_in_the_background_then_fg_reads_the_terminal(shell):
-    shell.type(wrapper_line("--disabled", "--", "cat") + " &\n")
-    shell.wait_for("app started")
-    shell.type("fg\n", then=1.0)
+@pytest.mark.parametrize("settled", [True, False], ids=["fg-once-started", "fg-at-once"])
+def test_started_in_the_background_then_fg_reads_the_terminal(shell, settled):
+    """fg at once races the app's stop on reading the terminal from the background: whichever
+    the wrapper sees first, the job ends in the foreground, reading."""
+    shell.type(wrapper_line("--disabled", "--", "cat") + " &\n", then=0.0)
+    if settled:
+        shell.wait_for("app started")
+    shell.type("fg\n", then=0.0)
+    shell.wait_for("app started", timeout=20)
+    shell.read(1.0)  # bash hands the terminal over; what is typed before that, bash reads itself
     shell.type("typed-line\n")
     shell.wait_for("typed-line\r\ntyped-line")  # echoed by the terminal, then written by cat
     shell.type("\x04")
