@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from entrypoint import compat
-from entrypoint.values import BOOLEAN_WORDS, Url, choice, is_loopback, parse_bool, parse_seconds, parse_url, \
+from entrypoint.values import BOOLEAN_WORDS, choice, is_loopback, parse_bool, parse_seconds, parse_url, \
     parse_urls
 
 ENV_PREFIX = "SIDECAR_KILLER_"

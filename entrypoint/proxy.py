@@ -68,6 +68,7 @@ class Proxy:
         same_proxy = ready != own and ready in self.seen and ready[0] == own[0]
         return (own, ready) if same_proxy else (own,)
 
-    def gone(self, url: Url, timeout: float) -> bool:
+    def gone(self, url: Url, timeout: float) -> tuple:
+        """The evidence ports of ``url`` if they all refuse now (the proxy is gone), else ()."""
         ports = self.evidence(url)
-        return bool(ports) and all(self.net.refused(host, port, timeout) for host, port in ports)
+        return ports if ports and all(self.net.refused(host, port, timeout) for host, port in ports) else ()

@@ -90,8 +90,8 @@ def quit_one(proxy: Proxy, url: Url, timeout: float, retry: bool, log,
                 return True
         if answer.status is not None and answer.status < 500:
             break  # 4xx: the endpoint said no, and it is staying
-        ports = proxy.evidence(url)
-        if proxy.gone(url, max(deadline - clock(), 0.001)):
+        ports = proxy.gone(url, max(deadline - clock(), 0.001))
+        if ports:
             where = ", ".join(address(host, port) for host, port in ports)
             log.info("proxy_quit", f"proxy quit: the proxy is gone ({where} refuse connections now), "
                      f"though POST {url} got {answer.describe()}",

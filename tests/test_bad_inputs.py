@@ -6,6 +6,7 @@ import subprocess
 import pytest
 
 from entrypoint import cli, config as configuration, quitting, supervisor
+from tests.helpers.fakes import Recorder
 from tests.helpers.process import run, wrapper_command
 
 BAD_VALUES = [
@@ -66,14 +67,6 @@ def test_help_to_a_closed_stdout_is_an_io_error():
 
 
 # -- our own bugs, injected -------------------------------------------------------------------
-class Lines:
-    def __init__(self):
-        self.lines = []
-
-    def __getattr__(self, level):
-        return lambda event, message, **fields: self.lines.append((level, event, message))
-
-
 def test_a_bug_while_waiting_still_quits_the_proxy_and_exits_70(monkeypatch):
     code, lines, quits = lifecycle_with(monkeypatch, "wait", ["--", "sh", "-c", "exit 3"])
     assert code == 70 and len(quits) == 1
@@ -108,5 +101,5 @@ def lifecycle_with(monkeypatch, broken_step, argv):
         def bug(*args, **kwargs):
             raise KeyError("injected")
         monkeypatch.setattr(cli, broken_step, bug)
-    log = Lines()
+    log = Recorder()
     return cli.run_lifecycle(configuration.load(argv, {}), dict(os.environ), log), log.lines, quits

@@ -3,7 +3,7 @@ import pytest
 
 from entrypoint import quitting
 from entrypoint.http_request import Answer
-from tests.fakes import CLOSED, REFUSED, FakeClock, Recorder, ScriptedNet, in_turn
+from tests.helpers.fakes import CLOSED, REFUSED, FakeClock, Recorder, ScriptedNet, in_turn
 
 ISTIO_QUIT = "http://127.0.0.1:15020/quitquitquit"
 

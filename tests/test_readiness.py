@@ -5,7 +5,7 @@ import pytest
 
 from entrypoint import readiness
 from entrypoint.http_request import Answer
-from tests.fakes import REFUSED, FakeClock, Recorder, ScriptedNet
+from tests.helpers.fakes import REFUSED, FakeClock, Recorder, ScriptedNet
 
 
 def run_wait(answers, timeout, cost=0.001, listening=lambda host, port, now: False, signals_sent=(), **kwargs):
