@@ -4,7 +4,8 @@ They rank below our own flags and SIDECAR_KILLER_* variables, above the --mesh p
 """
 from __future__ import annotations
 
-from entrypoint.values import MAX_SECONDS, is_loopback, parse_go_duration, parse_url, parse_urls
+from entrypoint.values import (MAX_SECONDS, MAX_VALUE_LENGTH, is_loopback, parse_go_duration, parse_url, parse_urls,
+                               quote)
 
 
 class CompatError(ValueError):
@@ -12,7 +13,8 @@ class CompatError(ValueError):
 
 
 def _duration(text: str) -> float:
-    """A Go duration within the bound every one of our durations keeps."""
+    """A Go duration within the bound every one of our durations keeps (at most 64 characters;
+    not zero but under a nanosecond is refused: values.parse_go_duration)."""
     seconds = parse_go_duration(text)
     if seconds > MAX_SECONDS:
         raise ValueError(f"is longer than {MAX_SECONDS:g}s")
@@ -35,10 +37,12 @@ def settings(environ: dict, preset_quit_url: str) -> dict:
         text = environ.get(name, "")
         if text == "":
             return None
+        if len(text) > MAX_VALUE_LENGTH:  # checked before anything is parsed, as our own options are
+            raise CompatError(f"{name}: {quote(text)} is longer than {MAX_VALUE_LENGTH} characters")
         try:
             return parse(text)
         except ValueError as reason:
-            raise CompatError(f"{name}: {text!r} {reason}") from None
+            raise CompatError(f"{name}: {quote(text)} {reason}") from None
 
     found: dict = {}
     admin = get("ENVOY_ADMIN_API", lambda t: parse_url(_base(t) + "/ready"))
@@ -71,7 +75,7 @@ def settings(environ: dict, preset_quit_url: str) -> dict:
     quit_timeout = get("QUIT_REQUEST_TIMEOUT", _duration)
     if quit_timeout is not None:
         if quit_timeout < 0:
-            raise CompatError(f"QUIT_REQUEST_TIMEOUT: {environ['QUIT_REQUEST_TIMEOUT']!r} must not be negative")
+            raise CompatError(f"QUIT_REQUEST_TIMEOUT: {quote(environ['QUIT_REQUEST_TIMEOUT'])} must not be negative")
         found["quit_timeout"] = quit_timeout
     logging = get("SCUTTLE_LOGGING", _scuttle_bool)
     if logging is not None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from entrypoint import compat
-from entrypoint.values import BOOLEAN_WORDS, choice, is_loopback, parse_bool, parse_seconds, parse_url, \
-    parse_urls
+from entrypoint import compat, exitcodes
+from entrypoint.values import (BOOLEAN_WORDS, MAX_URLS, MAX_VALUE_LENGTH, choice, is_loopback, parse_bool,
+                               parse_seconds, parse_url, parse_urls, quote)
 
 ENV_PREFIX = "SIDECAR_KILLER_"
 
@@ -40,13 +40,24 @@ class UsageError(Exception):
 # -- the option table ----------------------------------------------------------------
 # Plain classes, not dataclasses: dataclasses imports inspect, ~20 ms of every start; the
 # binary leaves both out (build/modules.spec, docs/performance.md).
-class Option(namedtuple("Option", "name help parse default metavar repeat flag_name",
-                        defaults=(None, None, "", False, ""))):
+
+# A pod annotation passed in through the Downward API can be as long as Kubernetes lets all of
+# a pod's annotations be together (256 KiB); native_sidecar.py ignores one that is not what the
+# mesh writes (over its MAX_STATUS_LENGTH, not JSON) rather than refusing to start the app.
+ANNOTATION_LENGTH = 262144
+
+
+class Option(namedtuple("Option", "name help parse default metavar repeat flag_name max_length")):
     """name: attribute of Config; the flag is --name-with-dashes.
-    parse: None for a switch that takes no value. repeat: the flag may repeat (values
-    accumulate); the environment variable is comma-separated. flag_name: when the flag
-    differs from the attribute name."""
+    parse: None for a switch (the flag alone is true, --switch=BOOL and the variable take
+    BOOLEAN_WORDS). repeat: the flag may repeat, each value comma-separated as the variable is,
+    and the values accumulate. flag_name: when the flag differs from the attribute name.
+    max_length: the longest value taken, checked before it is parsed."""
     __slots__ = ()
+
+    def __new__(cls, name: str, help: str, *, parse=None, default=None, metavar: str = "",
+                repeat: bool = False, flag_name: str = "", max_length: int = MAX_VALUE_LENGTH):
+        return super().__new__(cls, name, help, parse, default, metavar, repeat, flag_name, max_length)
 
     @property
     def flag(self) -> str:
@@ -66,45 +77,74 @@ class Option(namedtuple("Option", "name help parse default metavar repeat flag_n
 
 OPTIONS = (
     Option("ready_url", "readiness endpoint; ready when a GET answers 200",
-           parse_url, None, "URL"),
+           parse=parse_url, metavar="URL"),
     Option("no_wait", "start the app at once, without waiting for the proxy; still quit it after"),
     Option("ready_timeout", "seconds to wait for readiness; 0 waits forever",
-           parse_seconds, 60.0, "SECONDS"),
+           parse=parse_seconds, default=60.0, metavar="SECONDS"),
     Option("on_ready_timeout", "fail: do not start the app, quit the proxy, exit 69; run: start it anyway",
-           choice("fail", "run"), "fail", "fail|run"),
+           parse=choice("fail", "run"), default="fail", metavar="fail|run"),
     Option("no_proxy_grace", "nothing listens at the ready and quit ports this long: no proxy, "
            "run the app without it; 0: off",
-           parse_seconds, 0.0, "SECONDS"),
-    Option("quit_urls", "POSTed after the app exits; repeatable (env: comma-separated)",
-           parse_url, None, "URL", repeat=True, flag_name="quit_url"),
+           parse=parse_seconds, default=0.0, metavar="SECONDS"),
+    Option("quit_urls", "POSTed after the app exits; repeatable or comma-separated",
+           parse=parse_urls, metavar="URL", repeat=True, flag_name="quit_url"),
     Option("allow_remote_quit", "allow quit URLs whose host is not loopback (127.0.0.0/8, ::1, localhost)"),
     Option("quit_timeout", "seconds to get a 2xx from the quit URLs (side by side), retrying refused and 5xx",
-           parse_seconds, 10.0, "SECONDS"),
+           parse=parse_seconds, default=10.0, metavar="SECONDS"),
     Option("quit_on", "when to quit the proxy; success keeps it when the app failed",
-           choice("always", "success", "never"), "always", "always|success|never"),
+           parse=choice("always", "success", "never"), default="always", metavar="always|success|never"),
     Option("mesh", "the ready/quit ports of a mesh's proxy on 127.0.0.1: " + _preset_summary(),
-           choice(*MESH_PRESETS), "istio", "|".join(MESH_PRESETS)),
+           parse=choice(*MESH_PRESETS), default="istio", metavar="|".join(MESH_PRESETS)),
     Option("native_sidecar", "the proxy is a native sidecar (an init container with restartPolicy: Always): "
            "wait for it, never quit it; the kubelet stops it"),
     Option("istio_status", "the pod's sidecar.istio.io/status annotation (Downward API): istio-proxy among "
-           "its initContainers means a native sidecar", str, "", "JSON"),
-    Option("linkerd_native_sidecar", "the pod's config.linkerd.io/proxy-enable-native-sidecar annotation "
-           "(Downward API): true means a native sidecar", str, "", "VALUE"),
+           "its initContainers means a native sidecar",
+           parse=str, default="", metavar="JSON", max_length=ANNOTATION_LENGTH),
+    Option("linkerd_native_sidecar", "the pod's Linkerd proxy-enable-native-sidecar annotation (Downward API; "
+           "config.linkerd.io/ from 2.20, config.beta.linkerd.io/ in 2.19): Go's true words (true, 1, t) "
+           "mean a native sidecar",
+           parse=str, default="", metavar="VALUE", max_length=ANNOTATION_LENGTH),
     Option("signal_group", "forward signals to the app's process group, not the app alone"),
     Option("log_format", "lifecycle lines on stderr as text or JSON",
-           choice("text", "json"), "text", "text|json"),
+           parse=choice("text", "json"), default="text", metavar="text|json"),
     Option("log_level", "how much to log on stderr",
-           choice("quiet", "info", "debug"), "info", "quiet|info|debug"),
+           parse=choice("quiet", "info", "debug"), default="info", metavar="quiet|info|debug"),
     Option("disabled", "do not wait for or quit the proxy; still run and supervise the app "
-           f"(env: {BOOLEAN_WORDS})"),
+           f"(--disabled=BOOL or env: {BOOLEAN_WORDS})"),
     Option("check_ready", "probe the ready URL once: exit 0 if ready, 1 if not"),
     Option("quit_only", "POST the quit URLs and exit: 0 if all landed, 1 if not"),
 )
+BY_NAME = {option.name: option for option in OPTIONS}
 BY_FLAG = {option.flag: option for option in OPTIONS}
+ENV_NAMES = frozenset(option.env for option in OPTIONS)
 
 
 class Config:
-    """Every option's value, the command and what to do (run | help | version)."""
+    """Every option's value, the command and what to do (run | help | version). The defaults
+    live in the option table alone; the slots name the attributes (tests check they agree)."""
+    __slots__ = (
+        "command",                 # list: the app's argv; [] for --check-ready, --quit-only, help
+        "action",                  # str: run | help | version
+        "ready_url",               # values.Url
+        "no_wait",                 # bool
+        "ready_timeout",           # float seconds; 0: no limit
+        "on_ready_timeout",        # str: fail | run
+        "no_proxy_grace",          # float seconds; 0: off
+        "quit_urls",               # tuple of values.Url
+        "allow_remote_quit",       # bool
+        "quit_timeout",            # float seconds
+        "quit_on",                 # str: always | success | never
+        "mesh",                    # str: a key of MESH_PRESETS
+        "native_sidecar",          # bool
+        "istio_status",            # str: the annotation as given, native_sidecar.py reads it
+        "linkerd_native_sidecar",  # str: the annotation as given
+        "signal_group",            # bool
+        "log_format",              # str: text | json
+        "log_level",               # str: quiet | info | debug
+        "disabled",                # bool
+        "check_ready",             # bool
+        "quit_only",               # bool
+    )
 
     def __init__(self, command: list | None = None, action: str = "run"):
         self.command = [] if command is None else command
@@ -112,21 +152,24 @@ class Config:
         for option in OPTIONS:  # the defaults live in the option table alone
             setattr(self, option.name, option.initial)
 
+    def _values(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__}
+
     def __repr__(self) -> str:
-        return "Config(" + ", ".join(f"{name}={value!r}" for name, value in vars(self).items()) + ")"
+        return "Config(" + ", ".join(f"{name}={value!r}" for name, value in self._values().items()) + ")"
 
     def __eq__(self, other) -> bool:
-        return type(other) is Config and vars(self) == vars(other)
+        return type(other) is Config and self._values() == other._values()
 
 
 def _convert(option: Option, text: str, source: str):
-    parse = option.parse or parse_bool
+    """The value of ``option`` given as ``text`` by ``source`` (its flag or variable)."""
+    if len(text) > option.max_length:
+        raise UsageError(f"{source}: {quote(text)} is longer than {option.max_length} characters")
     try:
-        if option.repeat and source.startswith(ENV_PREFIX):
-            return parse_urls(text)
-        return parse(text)
+        return (option.parse or parse_bool)(text)
     except ValueError as reason:
-        raise UsageError(f"{source}: {text!r} {reason}") from None
+        raise UsageError(f"{source}: {quote(text)} {reason}") from None
 
 
 def _split_argv(argv: list) -> tuple[dict, list, str]:
@@ -146,11 +189,11 @@ def _split_argv(argv: list) -> tuple[dict, list, str]:
         flag, has_value, value = arg.partition("=")
         option = BY_FLAG.get(flag)
         if option is None:
-            raise UsageError(f"unknown option {flag!r} (see --help; put the command after --)")
+            guess = nearest(flag, _FLAGS)
+            hint = f": did you mean {guess}?" if guess else ""
+            raise UsageError(f"unknown option {quote(flag)}{hint} (see --help; put the command after --)")
         if option.parse is None:
-            if has_value:
-                raise UsageError(f"{flag} takes no value (got {arg!r})")
-            given[option.name] = True
+            given[option.name] = _convert(option, value, flag) if has_value else True
         else:
             if not has_value:
                 i += 1
@@ -158,7 +201,11 @@ def _split_argv(argv: list) -> tuple[dict, list, str]:
                     raise UsageError(f"{flag} needs a value ({option.metavar})")
                 value = argv[i]
             parsed = _convert(option, value, flag)
-            given[option.name] = given.get(option.name, ()) + (parsed,) if option.repeat else parsed
+            if option.repeat:
+                parsed = given.get(option.name, ()) + parsed
+                if len(parsed) > MAX_URLS:
+                    raise UsageError(f"{flag}: more than {MAX_URLS} URLs")
+            given[option.name] = parsed
         i += 1
     return given, [], "run"
 
@@ -170,7 +217,7 @@ def _check_command(argv: list, command: list) -> None:
         return
     option = BY_FLAG.get(command[0].partition("=")[0])
     if option is not None:
-        raise UsageError(f"{command[0]!r} comes after '--', where the app's command starts: put options "
+        raise UsageError(f"{quote(command[0])} comes after '--', where the app's command starts: put options "
                          f"before '--', or set {option.env} (when the image's ENTRYPOINT ends in '--', "
                          "as Dockerfile.scratch's does, every docker run argument is the app's)")
     before = argv[:len(argv) - len(command)]
@@ -179,26 +226,105 @@ def _check_command(argv: list, command: list) -> None:
             parse_bool(command[0])
         except ValueError:
             return
-        raise UsageError(f"{before[-1]} takes no value, so {command[0]!r} would be run as the app: "
-                         f"write {before[-1]} alone, or {BY_FLAG[before[-1]].env}={command[0]}")
+        switch = BY_FLAG[before[-1]]
+        raise UsageError(f"{switch.flag} takes no value, so {quote(command[0])} would be run as the app: "
+                         f"write {switch.flag} alone, {switch.flag}={command[0]} or {switch.env}={command[0]}")
+
+
+# -- did you mean ----------------------------------------------------------------------------
+MAX_NAME_LENGTH = 64     # a longer name is no typo of ours: no suggestion, shown cut
+MAX_TYPOS = 3            # a suggestion is at most this many edits away
+MAX_NAMED_VARIABLES = 10  # unknown variables named one by one; the rest counted
+_FLAGS = tuple(sorted([*BY_FLAG, "--help", "--version"]))
+_ENV_NAMES = tuple(sorted(ENV_NAMES))
 
 
 def unknown_variables(environ: dict) -> list:
-    """Warnings for SIDECAR_KILLER_* variables that name no option, with the nearest that does."""
-    known = {option.env for option in OPTIONS}
-    return [f"{name} is not a sidecar-killer variable and is ignored; did you mean {_nearest(name, known)}?"
-            for name in sorted(environ) if name.startswith(ENV_PREFIX) and name not in known]
+    """Warnings for SIDECAR_KILLER_* variables that name no option, with the nearest that does.
+    Bounded whatever the environment holds: MAX_NAMED_VARIABLES named, the rest counted."""
+    unknown = sorted((name for name in environ if name.startswith(ENV_PREFIX) and name not in ENV_NAMES),
+                     key=lambda name: name[:MAX_NAME_LENGTH + 1])
+    warnings = []
+    for name in unknown[:MAX_NAMED_VARIABLES]:
+        guess = nearest(name, _ENV_NAMES)
+        shown = name if len(name) <= MAX_NAME_LENGTH else f"{name[:MAX_NAME_LENGTH]}... ({len(name)} characters)"
+        warnings.append(f"{shown} is not a sidecar-killer variable and is ignored"
+                        + (f"; did you mean {guess}?" if guess else " (see --help for the variables)"))
+    if len(unknown) > MAX_NAMED_VARIABLES:
+        warnings.append(f"... and {len(unknown) - MAX_NAMED_VARIABLES} more {ENV_PREFIX}* variables "
+                        "that name no option")
+    return warnings
 
 
-def _nearest(word: str, candidates: set) -> str:
-    def distance(a: str, b: str) -> int:  # Levenshtein: a few dozen short names, once
-        row = list(range(len(b) + 1))
-        for i, x in enumerate(a, 1):
-            row, previous = [i] + [0] * len(b), row
-            for j, y in enumerate(b, 1):
-                row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (x != y))
-        return row[-1]
-    return min(sorted(candidates), key=lambda name: distance(word, name))
+def nearest(word: str, candidates) -> str | None:
+    """The candidate fewest edits from ``word`` (the first in order on a tie), if it is at most
+    MAX_TYPOS away; None for none, or for a word over MAX_NAME_LENGTH characters. Candidates
+    whose length is off by more than the best distance so far are not compared at all."""
+    if len(word) > MAX_NAME_LENGTH:
+        return None
+    best, best_distance = None, MAX_TYPOS + 1
+    for candidate in candidates:
+        if abs(len(candidate) - len(word)) < best_distance:
+            distance = _edit_distance(word, candidate, best_distance - 1)
+            if distance < best_distance:
+                best, best_distance = candidate, distance
+    return best
+
+
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance of a and b when it is at most ``limit``, else limit + 1: the common
+    prefix and suffix are skipped, and only the diagonal band |i - j| <= limit is computed."""
+    start = 0
+    while start < len(a) and start < len(b) and a[start] == b[start]:
+        start += 1
+    end_a, end_b = len(a), len(b)
+    while end_a > start and end_b > start and a[end_a - 1] == b[end_b - 1]:
+        end_a, end_b = end_a - 1, end_b - 1
+    a, b = a[start:end_a], b[start:end_b]
+    over = limit + 1
+    if abs(len(a) - len(b)) > limit:
+        return over
+    previous = [j if j <= limit else over for j in range(len(b) + 1)]
+    for i, x in enumerate(a, 1):
+        low, high = max(1, i - limit), min(len(b), i + limit)
+        row = [over] * (len(b) + 1)
+        row[0] = i if i <= limit else over
+        for j in range(low, high + 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (x != b[j - 1]), over)
+        if min(row[low - 1:high + 1]) > limit:
+            return over
+        previous = row
+    return previous[-1]
+
+
+def requested_log_format(argv: list, environ: dict) -> str:
+    """The log format asked for, for a usage error's own line: the last --log-format among the
+    flags (they end at '--' or the command), else the variable, else the default; a value that
+    is not one of the formats counts as not given. Any case; never raises."""
+    option = BY_NAME["log_format"]
+    asked = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            break
+        flag, has_value, value = arg.partition("=")
+        given = BY_FLAG.get(flag)
+        if given is not None and given.parse is not None and not has_value:
+            i += 1
+            value = argv[i] if i < len(argv) else ""
+        if given is option:
+            asked = _valid(option, value) or asked
+        i += 1
+    return asked or _valid(option, environ.get(option.env, "")) or option.default
+
+
+def _valid(option: Option, text: str):
+    """The parsed value, or None when it is not one."""
+    try:
+        return _convert(option, text, option.flag)
+    except UsageError:
+        return None
 
 
 def load(argv: list, environ: dict) -> Config:
@@ -237,22 +363,28 @@ def load(argv: list, environ: dict) -> Config:
     may_quit = config.quit_only or (not config.disabled and config.quit_on != "never")
     remote = [url for url in config.quit_urls if not is_loopback(url.host)] if may_quit else []
     if remote and not config.allow_remote_quit:
-        raise UsageError(f"quit URL {str(remote[0])!r} is not on loopback (127.0.0.0/8, ::1, localhost): "
+        allow = BY_NAME["allow_remote_quit"]
+        raise UsageError(f"quit URL {quote(str(remote[0]))} is not on loopback (127.0.0.0/8, ::1, localhost): "
                          "it would make another host's proxy exit; if that is intended, add "
-                         "--allow-remote-quit (SIDECAR_KILLER_ALLOW_REMOTE_QUIT=true)")
+                         f"{allow.flag} ({allow.env}=true)")
+    grace, ready_timeout = BY_NAME["no_proxy_grace"], BY_NAME["ready_timeout"]
     if config.no_proxy_grace and config.ready_timeout and config.no_proxy_grace >= config.ready_timeout:
-        raise UsageError(f"--no-proxy-grace {config.no_proxy_grace:g} must be shorter than --ready-timeout "
+        raise UsageError(f"{grace.flag} {config.no_proxy_grace:g} must be shorter than {ready_timeout.flag} "
                          f"{config.ready_timeout:g} to ever apply")
+    check_ready, quit_only = BY_NAME["check_ready"].flag, BY_NAME["quit_only"].flag
     if config.check_ready and config.quit_only:
-        raise UsageError("--check-ready and --quit-only cannot be combined")
-    one_shot = "--check-ready" if config.check_ready else "--quit-only" if config.quit_only else None
+        raise UsageError(f"{check_ready} and {quit_only} cannot be combined")
+    one_shot = check_ready if config.check_ready else quit_only if config.quit_only else None
     if one_shot and command:
-        raise UsageError(f"{one_shot} takes no command (got {command[0]!r})")
+        raise UsageError(f"{one_shot} takes no command (got {quote(command[0])})")
     if not one_shot and not command:
-        raise UsageError("no command to run (usage: sidecar-killer [OPTIONS] [--] COMMAND [ARG...])")
+        raise UsageError(f"no command to run (usage: {USAGE})")
     if not one_shot and not command[0]:
-        raise UsageError("the command is an empty string (usage: sidecar-killer [OPTIONS] [--] COMMAND [ARG...])")
+        raise UsageError(f"the command is an empty string (usage: {USAGE})")
     return config
+
+
+USAGE = "sidecar-killer [OPTIONS] [--] COMMAND [ARG...]"
 
 
 def help_text(version: str) -> str:
@@ -261,8 +393,8 @@ def help_text(version: str) -> str:
         "",
         "Wait for the mesh proxy, run COMMAND, then quit the proxy and exit with COMMAND's code.",
         "",
-        "usage: sidecar-killer [OPTIONS] [--] COMMAND [ARG...]",
-        "       sidecar-killer --check-ready | --quit-only [OPTIONS]",
+        f"usage: {USAGE}",
+        f"       sidecar-killer {BY_NAME['check_ready'].flag} | {BY_NAME['quit_only'].flag} [OPTIONS]",
         "",
         "options (each also read from its environment variable; the flag wins):",
     ]
@@ -275,10 +407,10 @@ def help_text(version: str) -> str:
     lines += [
         "  -h, --help                           show this help and exit",
         "  -V, --version                        show the version and exit",
+        "  a switch also takes a value, as its variable does: --no-wait=false",
         "",
-        "exit codes: the app's own code; 128+N if signal N killed it; 64 usage error;",
-        "  69 proxy not ready in time; 70 internal error; 126 command not executable;",
-        "  127 command not found; 1 --check-ready/--quit-only failed.",
+        *_wrapped(["exit codes: the app's own code", "128+N if signal N killed it",
+                   *(f"{code} {meaning}" for code, meaning in exitcodes.MEANINGS)]),
         "",
         "examples:",
         "  ENTRYPOINT [\"/sidecar-killer\", \"--\"]  CMD [\"/app\", \"--flag\"]",
@@ -289,3 +421,17 @@ def help_text(version: str) -> str:
         "  sidecar-killer --check-ready                 # exec probe or HEALTHCHECK",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _wrapped(items: list, width: int = 80) -> list:
+    """``items`` joined by '; ' in lines of at most ``width`` characters (an item is never cut),
+    the later lines indented by two, ending in '.' (textwrap would bring re into --help)."""
+    lines = [items[0]]
+    for item in items[1:]:
+        if len(lines[-1]) + 2 + len(item) > width:
+            lines[-1] += ";"
+            lines.append("  " + item)
+        else:
+            lines[-1] += "; " + item
+    lines[-1] += "."
+    return lines

@@ -9,6 +9,7 @@ NOT_READY = 1        # --check-ready: proxy not ready; --quit-only: a quit did n
 USAGE = 64           # EX_USAGE: bad option, value or environment variable
 UNAVAILABLE = 69     # EX_UNAVAILABLE: proxy not ready in time with --on-ready-timeout=fail
 SOFTWARE = 70        # EX_SOFTWARE: internal error in sidecar-killer
+OSERR = 71           # EX_OSERR: the app could not be started for lack of a system resource
 IOERR = 74           # EX_IOERR: --help or --version could not be written to stdout
 CANNOT_EXECUTE = 126  # the command exists but cannot be executed
 NOT_FOUND = 127      # the command was not found
@@ -19,3 +20,16 @@ def from_wait_status(status: int) -> int:
     """Exit code for a waitpid() status: the app's own code, or 128+N if signal N killed it."""
     code = os.waitstatus_to_exitcode(status)
     return SIGNAL_BASE - code if code < 0 else code
+
+
+# Our own codes and what each means, for --help: the app's own code and 128+N come first there.
+MEANINGS = (
+    (USAGE, "usage error"),
+    (UNAVAILABLE, "proxy not ready in time"),
+    (SOFTWARE, "internal error"),
+    (OSERR, "could not start the app: no process or memory left"),
+    (IOERR, "--help/--version not written"),
+    (CANNOT_EXECUTE, "command not executable"),
+    (NOT_FOUND, "command not found"),
+    (NOT_READY, "--check-ready/--quit-only failed"),
+)

@@ -31,37 +31,123 @@ class Url(namedtuple("Url", "text host port path")):
         return self.text
 
 
-# Compiled on first use: most starts set no Go duration (compiling both: ~0.25 ms a start).
-_GO_DURATION = r"[+-]?(?:0|(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)"
-_GO_UNIT = r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)"
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_GO_MAX_SECONDS = 2562047 * 3600  # time.Duration is an int64 of nanoseconds
+# Every value is bounded before it is parsed, so that no text costs more than a few of its
+# characters: a duration is a few characters, a URL a line, any other value at most
+# MAX_VALUE_LENGTH (as long as the Istio status annotation native_sidecar.py reads,
+# MAX_STATUS_LENGTH; config.py lets a pod annotation be as long as Kubernetes allows).
+MAX_DURATION_LENGTH = 64
+MAX_URL_LENGTH = 2048
+MAX_VALUE_LENGTH = 65536
+MAX_URLS = 32           # quit URLs: one proxy, a log shipper, a second mesh; never thousands
+QUOTE_LENGTH = 80       # how much of a bad value an error message shows
+
+_UNIT_NANOSECONDS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 1000000, "s": 1000000000,
+                     "m": 60000000000, "h": 3600000000000}
+_INT64_MAX = (1 << 63) - 1
+_NONZERO_DIGITS = "123456789"
+TOO_LONG_FOR_A_DURATION = f"is too long for a duration (at most {MAX_DURATION_LENGTH} characters)"
+TOO_SMALL = "is too small: not zero, but less than a nanosecond (write 0 for zero)"
+
+
+def quote(text: str) -> str:
+    """repr(text) for an error message, its first QUOTE_LENGTH characters when it is longer:
+    a megabyte of variable is not echoed into the log."""
+    if len(text) <= QUOTE_LENGTH:
+        return repr(text)
+    quoted = repr(text[:QUOTE_LENGTH])
+    return f"{quoted[:-1]}...{quoted[-1]} ({len(text)} characters)"
+
+
+def _go_nanoseconds(text: str):
+    """(nanoseconds, any non-zero digit) for a text in Go's time.ParseDuration grammar, None
+    for any other text. One pass, no backtracking. The arithmetic is Go's: a fraction keeps
+    the precision of an int64 and is truncated to whole nanoseconds ("0.1ns" is 0); the range
+    is left to the caller (Python's int does not overflow)."""
+    end = len(text)
+    i = 1 if text[:1] in ("+", "-") else 0
+    if text[i:] == "0":  # Go's special case: a lone 0 needs no unit
+        return 0, False
+    if i == end:
+        return None
+    total, nonzero = 0, False
+    while i < end:
+        start = i  # digits [. digits] or . digits
+        while i < end and "0" <= text[i] <= "9":
+            i += 1
+        whole = text[start:i]
+        fraction = ""
+        if i < end and text[i] == ".":
+            i += 1
+            start = i
+            while i < end and "0" <= text[i] <= "9":
+                i += 1
+            fraction = text[start:i]
+        if not whole and not fraction:
+            return None  # ".s", "s", "1h.m": no digits
+        start = i  # the unit: everything up to the next digit or '.', as Go reads it
+        while i < end and not ("0" <= text[i] <= "9" or text[i] == "."):
+            i += 1
+        unit = _UNIT_NANOSECONDS.get(text[start:i])
+        if unit is None:
+            return None  # no unit, or not one of Go's
+        nonzero = nonzero or any(digit in whole or digit in fraction for digit in _NONZERO_DIGITS)
+        value = int(whole or "0") * unit
+        numerator, scale = 0, 1.0  # Go's leadingFraction: digits while they fit an int64
+        for digit in fraction:
+            if numerator > _INT64_MAX // 10 or numerator * 10 + int(digit) > 1 << 63:
+                break
+            numerator, scale = numerator * 10 + int(digit), scale * 10
+        if numerator:
+            value += int(float(numerator) * (float(unit) / scale))
+        total += value
+    return (-total if text[:1] == "-" else total), nonzero
 
 
 def parse_go_duration(text: str) -> float:
-    """Go's time.ParseDuration, in seconds: "10s", "1m30s", "500ms", "0"."""
-    import re
-    if not re.fullmatch(_GO_DURATION, text):
+    """Go's time.ParseDuration, in seconds: "10s", "1m30s", "500ms", "-2.5h", "0".
+
+    Exactly Go's grammar: an optional sign, then one or more of a number (digits, digits.digits,
+    digits. or .digits) and a unit (ns, us, µs, μs, ms, s, m, h); "0" alone needs no unit.
+    Beyond Go's range (an int64 of nanoseconds, about 2562047h) is an error, as in Go. Unlike
+    Go, a duration that is not zero but truncates to zero nanoseconds ("0.1ns") is refused:
+    0 means "no limit" to some of our options, and nobody means that by 0.1ns."""
+    if len(text) > MAX_DURATION_LENGTH:
+        raise ValueError(TOO_LONG_FOR_A_DURATION)
+    scanned = _go_nanoseconds(text)
+    if scanned is None:
         raise ValueError("is not a Go duration (like 10s, 1m30s, 500ms)")
-    sign = -1.0 if text.startswith("-") else 1.0
-    seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in re.findall(_GO_UNIT, text.lstrip("+-")))
-    if seconds > _GO_MAX_SECONDS:
-        raise ValueError("is too long for a Go duration")
-    return sign * seconds
+    nanoseconds, nonzero = scanned
+    if not -_INT64_MAX - 1 <= nanoseconds <= _INT64_MAX:
+        raise ValueError("is beyond a Go duration's range (about 2562047h)")
+    if nonzero and nanoseconds == 0:
+        raise ValueError(TOO_SMALL)
+    return nanoseconds / 1e9
 
 
 def parse_seconds(text: str) -> float:
-    """Seconds as a number (30, 2.5) or a Go duration (90s, 1m30s, 500ms), as scuttle's take."""
+    """Seconds as a number (30, 2.5) or a Go duration (90s, 1m30s, 500ms), as scuttle's take.
+
+    Zero is any spelling of it: 0, 0.0, 0e9, 0s, and -0 too (a zero has no sign): 0.0 is
+    returned. A value that is not zero but under a nanosecond is refused as too small, never
+    rounded to 0 (1e-400 is 0.0 as a float; 0 means no limit for --ready-timeout). At most
+    MAX_DURATION_LENGTH characters, checked before anything is parsed."""
+    if len(text) > MAX_DURATION_LENGTH:
+        raise ValueError(TOO_LONG_FOR_A_DURATION)
     try:
         value = float(text)
+        mantissa = text.lower().partition("e")[0]
+        nonzero = any(digit in mantissa for digit in _NONZERO_DIGITS)
     except ValueError:
-        try:
-            value = parse_go_duration(text.strip())
-        except ValueError:
+        scanned = _go_nanoseconds(text.strip())
+        if scanned is None:
             raise ValueError("is not a number of seconds (like 30, 2.5, 90s or 1m30s)") from None
-    if not math.isfinite(value) or value < 0 or value > MAX_SECONDS:
+        nanoseconds, nonzero = scanned
+        value = nanoseconds / 1e9
+    if not math.isfinite(value) or not 0 <= value <= MAX_SECONDS or (nonzero and text.lstrip()[:1] == "-"):
         raise ValueError(f"must be a number of seconds from 0 to {MAX_SECONDS:g}")
-    return value
+    if nonzero and value < 1e-9:
+        raise ValueError(TOO_SMALL)
+    return value + 0.0  # -0.0 is 0.0
 
 
 def ip_family(host: str) -> int | None:
@@ -82,6 +168,8 @@ def _is_host_name(host: str) -> bool:
 
 
 def parse_url(text: str) -> Url:
+    if len(text) > MAX_URL_LENGTH:
+        raise ValueError(f"is longer than {MAX_URL_LENGTH} characters")
     text = text.strip()
     if not text.isascii():
         raise ValueError("is not ASCII (write a host name in its xn-- form, percent-encode the path)")
@@ -89,11 +177,12 @@ def parse_url(text: str) -> Url:
         raise ValueError("contains control characters")
     if text[:7].lower() != "http://":
         raise ValueError("must be an http:// URL (the proxies' endpoints are plain HTTP)")
-    authority, slash, path = text[len("http://"):].partition("/")
-    authority, question, query = authority.partition("?")
-    path = slash + path if slash else "/"
-    path = path + question + query if question else path
-    if "#" in path:
+    rest = text[len("http://"):]
+    # The authority ends at the first '/' or '?' (RFC 3986): http://h:1?a/b asks for /?a/b.
+    end = min((at for at in (rest.find("/"), rest.find("?")) if at >= 0), default=len(rest))
+    authority, path = rest[:end], rest[end:]
+    path = path if path.startswith("/") else "/" + path
+    if "#" in rest:
         raise ValueError("has a fragment (#...), which is never sent to a server")
     if not set(path) <= _PATH_CHARACTERS:
         raise ValueError("has a path with a space or a character that must be percent-encoded")
@@ -134,10 +223,13 @@ def is_loopback(host: str) -> bool:
 
 
 def parse_urls(text: str) -> tuple:
-    urls = tuple(parse_url(part) for part in text.split(",") if part.strip())
-    if not urls:
+    """Comma-separated URLs (empty items skipped): at most MAX_URLS of them."""
+    parts = [part for part in text.split(",") if part.strip()]
+    if not parts:
         raise ValueError("names no URL")
-    return urls
+    if len(parts) > MAX_URLS:
+        raise ValueError(f"names {len(parts)} URLs, more than {MAX_URLS}")
+    return tuple(parse_url(part) for part in parts)
 
 
 BOOLEAN_WORDS = "true or false (1/0, yes/no and on/off work too)"
@@ -153,8 +245,10 @@ def parse_bool(text: str) -> bool:
 
 
 def choice(*words: str) -> Callable[[str], str]:
+    """One of ``words`` (lower-case), in any case and with blanks around: the word itself."""
     def parse(text: str) -> str:
-        if text not in words:
+        word = text.strip().lower()
+        if word not in words:
             raise ValueError("is not one of " + ", ".join(words))
-        return text
+        return word
     return parse

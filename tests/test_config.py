@@ -1,7 +1,13 @@
 """Configuration: flags, environment variables, presets, precedence and one-line errors."""
+import math
+import time
+
 import pytest
 
-from entrypoint.config import UsageError, help_text, load
+from entrypoint import exitcodes
+from entrypoint.config import (_ENV_NAMES, BY_NAME, OPTIONS, Config, Option, UsageError, _edit_distance, help_text,
+                               load, nearest, requested_log_format, unknown_variables)
+from tests.helpers.process import REPO
 
 
 def test_defaults_are_istio():
@@ -92,7 +98,7 @@ def test_double_dash_ends_options():
     (["--quit-on", "sometimes", "/app"], {}, "--quit-on: 'sometimes' is not one of always, success, never"),
     (["--mesh", "nginx", "/app"], {}, "--mesh: 'nginx' is not one of istio, linkerd, consul, kuma"),
     (["--ready-timeout"], {}, "--ready-timeout needs a value"),
-    (["--signal-group=yes", "/app"], {}, "--signal-group takes no value"),
+    (["--signal-group=maybe", "/app"], {}, "--signal-group: 'maybe' is not a boolean"),
     ([], {}, "no command to run"),
     (["--"], {}, "no command to run"),
     (["/app"], {"SIDECAR_KILLER_QUIT_TIMEOUT": "ten"}, "SIDECAR_KILLER_QUIT_TIMEOUT: 'ten' is not a number"),
@@ -234,3 +240,263 @@ def test_defaults_help_and_the_readme_table_agree():
 def test_plausible_urls_are_accepted(url, host, port):
     config = load(["--ready-url", url, "/app"], {})
     assert (config.ready_url.host, config.ready_url.port) == (host, port)
+
+
+# -- every value bounded: linear time, a short one-line message (adversarial inputs) -------------
+BUDGET = 0.05  # seconds: each of these costs well under a millisecond; the old parser took hours
+
+
+def usage_error(argv, env) -> str:
+    started = time.perf_counter()
+    with pytest.raises(UsageError) as error:
+        load(argv, env)
+    assert time.perf_counter() - started < BUDGET
+    message = str(error.value)
+    assert "\n" not in message and len(message) < 400, "a bad value is quoted cut, not whole"
+    return message
+
+
+PATHOLOGICAL_DURATIONS = [
+    pytest.param("11m" * 40 + "x", "is too long for a duration", id="11m*40+x"),  # exponential regex backtracking
+    pytest.param("11m" * 1000 + "x", "is too long for a duration", id="11m*1000+x"),
+    pytest.param("1" * 63 + "x", "is not a number of seconds", id="63-digits+x"),  # quadratic before
+    pytest.param("1" * 60000 + "x", "is too long for a duration", id="60000-digits+x"),
+    pytest.param("9" * 5000, "is too long for a duration", id="5000-digits"),  # float() never sees it
+]
+
+
+@pytest.mark.parametrize("value, says", PATHOLOGICAL_DURATIONS)
+@pytest.mark.parametrize("given", ["flag", "variable"])
+def test_a_pathological_duration_is_refused_at_once(value, says, given):
+    argv, env = (["--ready-timeout", value, "/app"], {}) if given == "flag" else \
+        (["/app"], {"SIDECAR_KILLER_READY_TIMEOUT": value})
+    message = usage_error(argv, env)
+    assert message.startswith("--ready-timeout: '" if given == "flag" else "SIDECAR_KILLER_READY_TIMEOUT: '")
+    assert says in message
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.name)
+@pytest.mark.parametrize("given", ["flag", "variable"])
+def test_a_megabyte_for_any_option_is_refused_at_once(option, given):
+    value = "1" * 1_000_000
+    argv, env = ([f"{option.flag}={value}", "/app"], {}) if given == "flag" else (["/app"], {option.env: value})
+    message = usage_error(argv, env)
+    assert f"'{'1' * 80}...' (1000000 characters) is longer than {option.max_length} characters" in message
+
+
+def test_values_up_to_the_bounds_are_taken():
+    url = "http://127.0.0.1:15020/" + "q" * (2048 - 23)
+    status = '{"containers": ["istio-proxy"], "pad": "' + " " * 100_000 + '"}'  # an annotation may be long
+    config = load(["--quit-url", url, "--istio-status", status, "--ready-timeout", "0" * 62 + "1h", "/app"], {})
+    assert str(config.quit_urls[0]) == url and config.istio_status == status and config.ready_timeout == 3600
+    assert "is longer than 2048 characters" in usage_error(["--quit-url", url + "q", "/app"], {})
+    assert "is too long for a duration" in usage_error(["--ready-timeout", "0" * 63 + "1h", "/app"], {})
+
+
+def test_more_than_32_quit_urls_are_refused():
+    urls = ",".join(f"http://127.0.0.1:{port}/q" for port in range(1, 34))
+    assert "names 33 URLs, more than 32" in usage_error(["/app"], {"SIDECAR_KILLER_QUIT_URL": urls})
+    assert "--quit-url: more than 32 URLs" in usage_error(["--quit-url", urls.split(",", 1)[1], "--quit-url",
+                                                           "http://127.0.0.1:1/q", "/app"], {})
+    assert len(load(["--quit-url", urls.rsplit(",", 1)[0], "/app"], {}).quit_urls) == 32
+
+
+def test_a_long_unknown_option_is_quoted_cut():
+    message = usage_error(["--" + "a" * 60000, "/app"], {})
+    assert message.startswith(f"unknown option '--{'a' * 78}...' (60002 characters)")
+    assert "did you mean" not in message
+
+
+@pytest.mark.parametrize("environ, count", [
+    pytest.param({"SIDECAR_KILLER_" + "A" * 60000: "1"}, 1, id="60000-character-name"),
+    pytest.param({f"SIDECAR_KILLER_READY_TIMEOU{i}": "1" for i in range(2000)}, 11, id="2000-near-names"),
+    pytest.param({f"SIDECAR_KILLER_{'QUIT_TIMEOUX' * 5}{i}": "1" for i in range(2000)}, 11, id="2000-long-names"),
+])
+def test_unknown_variables_are_bounded(environ, count):
+    started = time.perf_counter()
+    warnings = unknown_variables(environ)
+    assert time.perf_counter() - started < BUDGET
+    assert len(warnings) == count and all(len(warning) < 200 for warning in warnings)
+    if count > 1:
+        assert warnings[-1] == "... and 1990 more SIDECAR_KILLER_* variables that name no option"
+
+
+def test_a_long_unknown_variable_is_shown_cut_without_a_guess():
+    (warning,) = unknown_variables({"SIDECAR_KILLER_" + "A" * 60000: "1"})
+    assert warning == f"SIDECAR_KILLER_{'A' * 49}... (60015 characters) is not a sidecar-killer variable and " \
+        "is ignored (see --help for the variables)"
+
+
+def test_nearest_names_only_a_close_name():
+    assert nearest("SIDECAR_KILLER_READYTIMEOUT", _ENV_NAMES) == "SIDECAR_KILLER_READY_TIMEOUT"
+    assert nearest("SIDECAR_KILLER_DISABLE", _ENV_NAMES) == "SIDECAR_KILLER_DISABLED"
+    assert nearest("SIDECAR_KILLER_LOG_LEVLE", _ENV_NAMES) == "SIDECAR_KILLER_LOG_LEVEL"  # a swap: two edits
+    assert nearest("SIDECAR_KILLER_HTTP_PROXY", _ENV_NAMES) is None  # nothing is near: no wild guess
+    assert nearest("SIDECAR_KILLER_" + "A" * 50, _ENV_NAMES) is None
+
+
+@pytest.mark.parametrize("a, b", [("kitten", "sitting"), ("", "abc"), ("abc", ""), ("flaw", "lawn"),
+                                  ("READY_TIMEOUT", "READYTIMOUT"), ("abcdef", "badcfe"), ("same", "same"),
+                                  ("x" * 10, "y" * 10), ("ab", "ba")])
+def test_the_bounded_edit_distance_is_levenshtein_up_to_its_limit(a, b):
+    def levenshtein(a, b):
+        row = list(range(len(b) + 1))
+        for i, x in enumerate(a, 1):
+            row, previous = [i] + [0] * len(b), row
+            for j, y in enumerate(b, 1):
+                row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (x != y))
+        return row[-1]
+    for limit in range(0, 12):
+        assert _edit_distance(a, b, limit) == min(levenshtein(a, b), limit + 1), limit
+
+
+# -- 2. a duration that is not zero never becomes 0 (= no limit) ----------------------------------
+@pytest.mark.parametrize("value", ["0", "0.0", "-0", "+0", "-0.0", "0e5", "0s", "-0s", "0h0m", ".0s", " 0 "])
+def test_zero_in_any_spelling_is_zero(value):
+    timeout = load(["--ready-timeout", value, "/app"], {}).ready_timeout
+    assert timeout == 0 and math.copysign(1, timeout) == 1, "never -0.0 (logged as -0)"
+
+
+@pytest.mark.parametrize("value", ["1e-400", "1e-10", "0.0000000001", "0.1ns", "0.0000000001s", "1E-999"])
+def test_a_value_that_is_not_zero_but_under_a_nanosecond_is_too_small(value):
+    for argv, env in ((["--ready-timeout", value, "/app"], {}), (["/app"], {"SIDECAR_KILLER_READY_TIMEOUT": value})):
+        assert "is too small: not zero, but less than a nanosecond" in usage_error(argv, env)
+
+
+def test_a_negative_tiny_value_is_out_of_range():
+    assert "must be a number of seconds from 0 to 86400" in usage_error(["--quit-timeout", "-1e-400", "/app"], {})
+    assert load(["--quit-timeout", "1e-9", "/app"], {}).quit_timeout == 1e-9
+
+
+# -- 5. the authority ends at the first '/' or '?' -------------------------------------------------
+@pytest.mark.parametrize("url, host, port, path", [
+    ("http://127.0.0.1:15021?a/b", "127.0.0.1", 15021, "/?a/b"),
+    ("http://localhost?x", "localhost", 80, "/?x"),
+    ("http://h:1/p?q/r", "h", 1, "/p?q/r"),
+    ("http://[::1]:2?a=/b", "::1", 2, "/?a=/b"),
+    ("http://h", "h", 80, "/"),
+])
+def test_the_query_after_the_authority_is_kept_as_written(url, host, port, path):
+    ready = load(["--ready-url", url, "/app"], {}).ready_url
+    assert (ready.host, ready.port, ready.path) == (host, port, path)
+
+
+def test_a_fragment_right_after_the_authority_is_refused():
+    assert "has a fragment" in usage_error(["--ready-url", "http://127.0.0.1:15021#x", "/app"], {})
+
+
+# -- 6. --quit-url splits on commas as the variable does -------------------------------------------
+def test_the_quit_url_flag_is_comma_separated_like_the_variable():
+    config = load(["--quit-url", "http://127.0.0.1:1/a,http://127.0.0.1:2/b", "--quit-url=http://127.0.0.1:3/c",
+                   "/app"], {})
+    assert [str(url) for url in config.quit_urls] == ["http://127.0.0.1:1/a", "http://127.0.0.1:2/b",
+                                                      "http://127.0.0.1:3/c"]
+    assert "repeatable or comma-separated" in help_text("9.9")
+    assert "--quit-url: ' , ' names no URL" in usage_error(["--quit-url", " , ", "/app"], {})
+
+
+# -- 7. a misspelled flag is named with the nearest one --------------------------------------------
+@pytest.mark.parametrize("argv, guess", [
+    (["--ready-timout", "5", "/app"], "--ready-timeout"),
+    (["--quit-urls=http://127.0.0.1/q", "/app"], "--quit-url"),
+    (["--disable", "/app"], "--disabled"),
+    (["--hlep"], "--help"),
+])
+def test_a_misspelled_flag_is_named_with_the_nearest_one(argv, guess):
+    assert f": did you mean {guess}? (see --help" in usage_error(argv, {})
+
+
+def test_an_unknown_flag_far_from_any_gets_no_guess():
+    assert usage_error(["--frobnicate", "/app"], {}) == \
+        "unknown option '--frobnicate' (see --help; put the command after --)"
+
+
+# -- 8. a switch takes =BOOL on its flag; choices take any case -----------------------------------
+@pytest.mark.parametrize("arg, expected", [("--disabled", True), ("--disabled=true", True), ("--disabled=YES", True),
+                                           ("--disabled=1", True), ("--disabled=false", False), ("--disabled=off", False),
+                                           ("--disabled=", False)])
+def test_a_switch_takes_a_boolean_after_an_equals_sign(arg, expected):
+    assert load([arg, "/app"], {}).disabled is expected
+
+
+def test_a_switch_set_false_on_the_flag_beats_its_variable():
+    assert load(["--disabled=false", "/app"], {"SIDECAR_KILLER_DISABLED": "true"}).disabled is False
+    assert "--no-wait: 'maybe' is not a boolean (use true or false" in usage_error(["--no-wait=maybe", "/app"], {})
+    assert "--disabled takes no value, so 'true' would be run as the app: write --disabled alone, " \
+        "--disabled=true or SIDECAR_KILLER_DISABLED=true" in usage_error(["--disabled", "true", "--", "/app"], {})
+
+
+@pytest.mark.parametrize("argv, env, name, value", [
+    (["/app"], {"SIDECAR_KILLER_LOG_FORMAT": "JSON"}, "log_format", "json"),
+    (["--log-level", "Debug", "/app"], {}, "log_level", "debug"),
+    (["--quit-on=NEVER", "/app"], {}, "quit_on", "never"),
+    (["--on-ready-timeout", " Run ", "/app"], {}, "on_ready_timeout", "run"),
+    (["--mesh", "Linkerd", "/app"], {}, "mesh", "linkerd"),
+])
+def test_choices_take_any_case_and_give_the_word_itself(argv, env, name, value):
+    config = load(argv, env)
+    assert getattr(config, name) == value
+    if name == "mesh":
+        assert str(config.ready_url) == "http://127.0.0.1:4191/ready"
+
+
+# -- 9-14. the option table is the one declaration -------------------------------------------------
+def test_an_option_takes_everything_after_its_help_by_keyword():
+    with pytest.raises(TypeError):
+        Option("x", "help", str, "", "X")
+    option = Option("x", "help", parse=str, default="", metavar="X")
+    assert (option.parse, option.default, option.metavar, option.max_length) == (str, "", "X", 65536)
+
+
+def test_configs_slots_are_the_options_exactly():
+    assert Config.__slots__[:2] == ("command", "action")
+    assert Config.__slots__[2:] == tuple(option.name for option in OPTIONS)
+    config = Config()
+    with pytest.raises(AttributeError):
+        config.ready_timout = 5  # a typo is an error, not a new attribute
+    assert config == Config() and config != Config(["/app"])
+    assert repr(config).startswith("Config(command=[], action='run', ready_url=None, no_wait=False,")
+
+
+def test_help_lists_every_exit_code_from_exitcodes():
+    text = " ".join(help_text("9.9").split())
+    for code, meaning in exitcodes.MEANINGS:
+        assert f" {code} {meaning}" in text
+    assert "71 could not start the app: no process or memory left" in text
+    own = {value for name, value in vars(exitcodes).items() if name.isupper() and isinstance(value, int)}
+    assert own - {code for code, _ in exitcodes.MEANINGS} == {exitcodes.SIGNAL_BASE}  # 128+N, said apart
+    assert "128+N if signal N killed it" in text
+    assert all(len(line) <= 80 for line in help_text("9.9").split("\n\n")[-2].splitlines())
+
+
+def test_config_imports_without_backslash_continuations():
+    source = (REPO / "entrypoint" / "config.py").read_text()
+    imports = [line for line in source.splitlines() if line.startswith(("from ", "import "))]
+    assert imports and not any(line.rstrip().endswith("\\") for line in imports)
+
+
+@pytest.mark.parametrize("argv, env, expected", [
+    ([], {}, "text"),
+    (["--log-format", "json", "--nope"], {}, "json"),
+    (["--log-format=JSON", "--ready-timeout", "soon"], {}, "json"),
+    (["--ready-timeout", "--log-format", "--log-format", "json"], {}, "json"),  # the first is a value
+    (["--log-format", "json", "--log-format", "text", "/app"], {}, "text"),  # the last flag wins
+    (["--log-format", "yaml", "/app"], {}, "text"),
+    (["/app"], {"SIDECAR_KILLER_LOG_FORMAT": "Json"}, "json"),
+    (["--log-format", "text"], {"SIDECAR_KILLER_LOG_FORMAT": "json"}, "text"),  # the flag wins
+    (["--", "--log-format", "json"], {}, "text"),  # the app's own flags
+    (["/app", "--log-format", "json"], {}, "text"),
+    (["--log-format"], {"SIDECAR_KILLER_LOG_FORMAT": "json"}, "json"),
+    (["--log-format", "x" * 1_000_000], {}, "text"),
+])
+def test_the_requested_log_format_is_read_as_the_option_table_says(argv, env, expected):
+    assert requested_log_format(argv, env) == expected
+
+
+def test_load_spells_no_flag_or_variable_by_hand():
+    """Messages name flags and variables through the option table (BY_NAME), never as literals."""
+    import inspect
+    source = inspect.getsource(load)
+    for option in OPTIONS:
+        assert option.env not in source and f'"{option.flag}' not in source and f" {option.flag}" not in source
+    assert BY_NAME["allow_remote_quit"].env == "SIDECAR_KILLER_ALLOW_REMOTE_QUIT"
