@@ -5,7 +5,13 @@ Read from what the pod's annotations say, passed in through the Downward API:
 
 - Istio writes ``sidecar.istio.io/status`` at injection: a JSON object whose
   ``initContainers`` lists ``istio-proxy`` when it is native (``containers`` when classic);
-- Linkerd writes ``config.linkerd.io/proxy-enable-native-sidecar`` only when a user set it.
+- Linkerd writes no marker of its own. A pod asks for a native proxy, or a classic one, with
+  ``config.linkerd.io/proxy-enable-native-sidecar`` (Linkerd 2.20; ``config.beta.linkerd.io/``
+  in 2.19, ``config.alpha.linkerd.io/`` from 2.15, both still read), set on the pod's template or
+  on its namespace (the injector copies it onto the pod). Linkerd reads the value with Go's
+  ``strconv.ParseBool`` and ignores any other word; so does ``linkerd_native``. Native sidecars
+  turned on for the whole install (``proxy.nativeSidecar``, Linkerd 2.20's default) leave nothing
+  on the pod: ``--native-sidecar`` says so.
 
 The JSON is read by the small parser below: ``json`` would bring ``re`` into the start.
 """
@@ -13,7 +19,14 @@ from __future__ import annotations
 
 # Istio's status annotation is a few hundred bytes; anything far beyond that is not it.
 MAX_STATUS_LENGTH = 65536
-_TRUE = ("true", "enabled")
+# Go's strconv.ParseBool, with which Linkerd's injector reads its annotation: these words
+# exactly (no case folding, no trimming). Any other value is an error that Linkerd ignores.
+GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+# Its name has a prefix that depends on Linkerd's version: messages leave it out.
+LINKERD_ANNOTATION = "proxy-enable-native-sidecar annotation"
+# How much of an unknown annotation value a message quotes.
+SHOWN = 20
 
 
 def istio_native(status: str) -> tuple:
@@ -38,11 +51,20 @@ def istio_native(status: str) -> tuple:
 
 
 def linkerd_native(annotation: str) -> tuple:
-    """(native: bool | None, why: str) from Linkerd's proxy-enable-native-sidecar annotation."""
-    word = annotation.strip().lower()
-    if not word:
-        return None, "no config.linkerd.io/proxy-enable-native-sidecar annotation"
-    return word in _TRUE, f"config.linkerd.io/proxy-enable-native-sidecar is {word[:20]!r}"
+    """(native: bool | None, why: str) from Linkerd's proxy-enable-native-sidecar annotation,
+    read as Linkerd reads it; None when it is absent or a word Linkerd ignores."""
+    if annotation == "":
+        return None, f"no Linkerd {LINKERD_ANNOTATION}"
+    if annotation in GO_TRUE or annotation in GO_FALSE:
+        return annotation in GO_TRUE, f"Linkerd's {LINKERD_ANNOTATION} is {annotation!r}"
+    return None, (f"Linkerd's {LINKERD_ANNOTATION} is {_shown(annotation)}: not true or false "
+                  "(nor Go's other boolean words), so Linkerd ignores it too")
+
+
+def _shown(value: str) -> str:
+    """The start of a value, quoted, with what cannot be printed escaped."""
+    shown = repr(value[:SHOWN])
+    return shown if len(value) <= SHOWN else f"{shown}... ({len(value)} characters)"
 
 
 def decide(told: bool, istio_status: str, linkerd_annotation: str) -> tuple:

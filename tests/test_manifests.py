@@ -249,6 +249,7 @@ class TestWorkload:
         if meshes == {"linkerd"}:
             assert annotations.get("linkerd.io/inject") == "enabled"
             assert annotations.get("config.linkerd.io/proxy-admin-shutdown") == "enabled"
+            # Linkerd 2.20's name (linkerd/linkerd2 pkg/k8s/labels.go); 2.19 config.beta., 2.15-2.18 config.alpha.
             variable, annotation = "SIDECAR_KILLER_LINKERD_NATIVE_SIDECAR", "config.linkerd.io/proxy-enable-native-sidecar"
         else:
             assert labels.get("sidecar.istio.io/inject") == "true"

@@ -17,9 +17,10 @@ CLASSIC = status(["istio-init"], ["istio-proxy"])
 @pytest.mark.parametrize("env, args", [
     ({"SIDECAR_KILLER_ISTIO_STATUS": NATIVE}, []),
     ({"SIDECAR_KILLER_LINKERD_NATIVE_SIDECAR": "true"}, []),
+    ({"SIDECAR_KILLER_LINKERD_NATIVE_SIDECAR": "1"}, []),
     ({}, ["--native-sidecar"]),
     ({"SIDECAR_KILLER_NATIVE_SIDECAR": "true", "SIDECAR_KILLER_ISTIO_STATUS": CLASSIC}, []),
-], ids=["istio-annotation", "linkerd-annotation", "option", "variable-over-annotation"])
+], ids=["istio-annotation", "linkerd-annotation", "linkerd-annotation-go-1", "option", "variable-over-annotation"])
 def test_a_native_sidecar_is_waited_for_and_never_quit(sidecar, env, args):
     fake = sidecar(ready_after=0.3)
     w = run(urls(fake, *args, "--", SH, "-c", "exit 3"), extra_env=env)
@@ -32,7 +33,7 @@ def test_a_native_sidecar_is_waited_for_and_never_quit(sidecar, env, args):
 
 @pytest.mark.parametrize("value, says", [(CLASSIC, "a classic sidecar (sidecar.istio.io/status lists istio-proxy "
                                                    "among the containers)"),
-                                         ("", "a classic sidecar (no sidecar.istio.io/status annotation; no config.linkerd.io/"
+                                         ("", "a classic sidecar (no sidecar.istio.io/status annotation; no Linkerd "
                                                "proxy-enable-native-sidecar annotation)"),
                                          ("{garbage", "a classic sidecar (sidecar.istio.io/status is not JSON")])
 def test_a_classic_absent_or_unreadable_annotation_quits_as_always(sidecar, value, says):
@@ -42,6 +43,19 @@ def test_a_classic_absent_or_unreadable_annotation_quits_as_always(sidecar, valu
     assert w.returncode == 4
     assert len(fake.quits) == 1
     assert f"the proxy is {says}" in w.stderr
+
+
+@pytest.mark.parametrize("value, says", [("false", "is 'false')"),
+                                         ("enabled", "is 'enabled': not true or false (nor Go's other boolean "
+                                                     "words), so Linkerd ignores it too")])
+def test_linkerds_annotation_false_or_ignored_quits_as_always(sidecar, value, says):
+    """Linkerd reads its annotation with Go's strconv.ParseBool and ignores any other word."""
+    fake = sidecar()
+    w = run(urls(fake, "--log-level", "debug", "--", SH, "-c", "exit 4"),
+            extra_env={"SIDECAR_KILLER_LINKERD_NATIVE_SIDECAR": value})
+    assert w.returncode == 4
+    assert len(fake.quits) == 1
+    assert f"Linkerd's proxy-enable-native-sidecar annotation {says}" in w.stderr
 
 
 def test_linkerds_closed_shutdown_is_one_failed_quit_naming_the_annotation(sidecar):
