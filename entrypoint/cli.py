@@ -5,11 +5,11 @@ import os
 import sys
 import time
 
-from entrypoint import __version__, compat, config as configuration, exitcodes, native_sidecar, quitting, readiness, \
-    signals
+from entrypoint import (__version__, command as app_command, compat, config as configuration, exitcodes,
+                        http_request, native_sidecar, quitting, readiness, signals, waiting)
 from entrypoint.log import Logger
 from entrypoint.proxy import Proxy
-from entrypoint.supervisor import Supervisor, become_subreaper, release_startup_memory, spawn, wait_for
+from entrypoint.supervisor import Supervisor, become_subreaper, release_startup_memory, wait_for
 from entrypoint.terminal import Terminal
 
 
@@ -20,7 +20,7 @@ def main(argv: list | None = None, environ: dict | None = None) -> int:
         config = configuration.load(argv, environ)
     except configuration.UsageError as error:
         hint = "" if "--help" in str(error) else " (see sidecar-killer --help)"
-        Logger(usage_log_format(argv, environ)).error("usage", f"{error}{hint}")
+        Logger(configuration.requested_log_format(argv, environ)).error("usage", f"{error}{hint}")
         return exitcodes.USAGE
     if config.action in ("help", "version"):
         return print_out(configuration.help_text(__version__) if config.action == "help" else version())
@@ -36,8 +36,8 @@ def main(argv: list | None = None, environ: dict | None = None) -> int:
         if config.check_ready:
             return check_ready(config, log)
         if config.quit_only:
-            landed = quitting.quit_all(Proxy(config.ready_url, config.quit_urls), config.quit_timeout, True, log,
-                                       then="--quit-only exits 1")
+            landed = quitting.quit_all(Proxy(config.ready_url, config.quit_urls), config.quit_timeout, log,
+                                       retry_unseen=True, then="--quit-only exits 1")
             return 0 if landed else exitcodes.NOT_READY
     except Exception as error:
         return internal_error(log, error)
@@ -48,19 +48,19 @@ def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> i
     """Wait, run, quit. A bug of ours in one step is logged and the next still runs: the app
     is waited for, the proxy quit and the app's code returned whatever happened before."""
     signals.block()      # first: from here on no signal is lost or kills us
+    http_request.reserve_descriptor()  # for the quit, whatever the app does to our descriptors
     if not become_subreaper() and os.getpid() != 1:
         log.warning("no_subreaper", "cannot adopt the app's orphans (prctl PR_SET_CHILD_SUBREAPER "
                     "failed): those that outlive their parent are left to PID 1 to reap")
     proxy = None if config.disabled else Proxy(config.ready_url, config.quit_urls)
-    if proxy is not None:
-        native, why = native_sidecar.decide(config.native_sidecar, config.istio_status, config.linkerd_native_sidecar)
-        proxy.native = why if native else ""
-        log.debug("sidecar_kind", f"the proxy is {'a native' if native else 'a classic'} sidecar ({why})",
-                  native=native)
+    native = "" if proxy is None else sidecar_kind(config, log)
+    absent = False
     try:
         code = check_command(config.command, log)  # a wrong CMD is said at once, not after the wait
-        if code is None:
-            code = wait(config, proxy, log)
+        if code is None and proxy is not None:
+            code, absent = wait(config, proxy, log)
+        elif code is None:
+            log.info("disabled", "disabled: not waiting for or quitting the proxy")
     except Exception as error:
         code = internal_error(log, error)
     if code is None:
@@ -69,10 +69,18 @@ def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> i
         except Exception as error:  # before the app started (after it, run_app contains its own)
             code = internal_error(log, error)
     try:
-        finish(config, proxy, code, log)
+        finish(config, proxy, quitting.reason_to_keep(config.quit_on, code, proxy is None, absent, native), log)
     except Exception as error:
         internal_error(log, error)
     return code
+
+
+def sidecar_kind(config: configuration.Config, log: Logger) -> str:
+    """Why the proxy is a native sidecar (the kubelet stops it), or "" for a classic one."""
+    native, why = native_sidecar.decide(config.native_sidecar, config.istio_status, config.linkerd_native_sidecar)
+    log.debug("sidecar_kind", f"the proxy is {'a native' if native else 'a classic'} sidecar ({why})",
+              native=native)
+    return why if native else ""
 
 
 # What to do when there is no sidecar, said wherever that is the likely cause.
@@ -80,14 +88,12 @@ LOCAL_RUN = ("To run without one: SIDECAR_KILLER_DISABLED=true; for one image wi
              "mesh: SIDECAR_KILLER_NO_PROXY_GRACE=30")
 
 
-def wait(config: configuration.Config, proxy: Proxy | None, log: Logger) -> int | None:
-    """Wait for the proxy as configured; None to start the app, or the exit code without it."""
-    if proxy is None:
-        log.info("disabled", "disabled: not waiting for or quitting the proxy")
-        return None
+def wait(config: configuration.Config, proxy: Proxy, log: Logger) -> tuple:
+    """Wait for the proxy as configured: (None to start the app, or the exit code without it;
+    whether the pod turned out to have no proxy)."""
     if config.no_wait:
         log.info("not_waiting", "not waiting for the proxy (--no-wait)")
-        return None
+        return None, False
     limit = f"{config.ready_timeout:g}s" if config.ready_timeout else "no time limit"
     log.info("waiting", f"waiting for the proxy at {config.ready_url} ({limit})", url=str(config.ready_url))
     def progress(waited: float, last) -> None:
@@ -99,21 +105,20 @@ def wait(config: configuration.Config, proxy: Proxy | None, log: Logger) -> int 
         else:
             log.info("still_waiting", f"still waiting for the proxy at {config.ready_url}: last answer "
                      f"{last.describe() if last else 'none'} ({left})", waited=round(waited, 3))
-    outcome = readiness.wait_for_proxy(proxy, config.ready_timeout, log, no_proxy_grace=config.no_proxy_grace,
-                                       progress=progress)
+    outcome = readiness.wait_for_proxy(proxy, config.ready_timeout, log, config.no_proxy_grace, progress)
     waited = round(outcome.waited, 3)
     if outcome.ready:
         log.info("proxy_ready", f"proxy ready after {outcome.waited:.1f}s", waited=waited)
-        return None
+        return None, False
     if outcome.signal is not None:
         log.info("start_abandoned",
                  f"got {signals.name(outcome.signal)} while waiting for the proxy: not starting the app")
-        return exitcodes.SIGNAL_BASE + outcome.signal
-    if proxy.absent:
+        return exitcodes.SIGNAL_BASE + outcome.signal, False
+    if outcome.absent:
         log.info("proxy_absent", f"no proxy in this pod: nothing listened at {proxy.where()} for "
                  f"{outcome.waited:.1f}s (--no-proxy-grace); running the app without waiting for or "
                  "quitting a proxy", waited=waited)
-        return None
+        return None, True
     if not proxy.seen:
         log.warning("no_proxy", f"nothing listens at {config.ready_url} after {outcome.waited:.1f}s "
                     f"(every connection refused): is the sidecar injected into this pod? {LOCAL_RUN}",
@@ -123,56 +128,31 @@ def wait(config: configuration.Config, proxy: Proxy | None, log: Logger) -> int 
         log.warning("proxy_not_ready", f"proxy not ready after {outcome.waited:.1f}s (last answer: {last})",
                     waited=waited, answer=last)
     if config.on_ready_timeout == "run":
-        return None
+        return None, False
     advice = ("no proxy ever listened" if not proxy.seen
               else "raise --ready-timeout, or use --on-ready-timeout=run if the app can start without the mesh")
     log.error("not_started", f"not starting the app (--on-ready-timeout=fail): {advice}")
-    return exitcodes.UNAVAILABLE
+    return exitcodes.UNAVAILABLE, False
 
 
 def check_command(command: list, log: Logger) -> int | None:
-    """127 or 126 with the reason when the command cannot be run at all; None when it may be.
-    (Whether it is a program for this platform only its start can tell: run_app.)"""
-    found = find_command(command[0])
-    if found is None:
-        return cannot_run(command, FileNotFoundError(), log)
-    if not os.access(found, os.X_OK) or os.path.isdir(found):
-        return cannot_run(command, PermissionError(13, "Permission denied"), log)
+    """126 or 127 with the reason when the command cannot run at all; None when it may."""
+    try:
+        app_command.check(command)
+    except app_command.CannotRun as problem:
+        log.error(problem.event, str(problem))
+        return problem.code
     return None
-
-
-def find_command(name: str) -> str | None:
-    """Where posix_spawnp would find ``name``: the first executable file in PATH, else the first
-    file there at all (it cannot run: 126), else None (127)."""
-    if "/" in name:
-        return name if os.path.exists(name) else None
-    found = None
-    for directory in os.environ.get("PATH", os.defpath).split(":"):  # posix_spawnp reads our PATH
-        path = os.path.join(directory or ".", name)
-        if os.path.isfile(path):
-            if os.access(path, os.X_OK):
-                return path
-            found = found or path
-    return found
-
-
-def cannot_run(command: list, error: OSError, log: Logger) -> int:
-    if isinstance(error, FileNotFoundError):
-        where = "" if "/" in command[0] else f" in PATH={os.environ.get('PATH', os.defpath)}"
-        log.error("not_found", f"cannot run {command[0]!r}: not found{where}; check the image's CMD")
-        return exitcodes.NOT_FOUND
-    log.error("not_executable", f"cannot run {command[0]!r}: {error.strerror or error}; "
-              "check that it is an executable for this platform with mode +x")
-    return exitcodes.CANNOT_EXECUTE
 
 
 def run_app(config: configuration.Config, env: dict, log: Logger) -> int:
     command = config.command
     terminal = Terminal.ours()
     try:
-        pid = spawn(command, env)
-    except OSError as error:
-        return cannot_run(command, error, log)
+        pid = app_command.spawn(command, env)
+    except app_command.CannotRun as problem:
+        log.error(problem.event, str(problem))
+        return problem.code
     started = time.monotonic()
     terminal.pass_on(pid, os.getpgrp())  # at once: the app may read its terminal from its first instruction
     try:
@@ -192,36 +172,26 @@ def run_app(config: configuration.Config, env: dict, log: Logger) -> int:
     return code
 
 
-def finish(config: configuration.Config, proxy: Proxy | None, code: int, log: Logger) -> None:
-    """Quit the proxy unless there is a reason to keep it; the exit code is never touched."""
-    reason = quitting.reason_to_keep(config.quit_on, code, proxy)
-    if reason is None:
+def finish(config: configuration.Config, proxy: Proxy | None, keep: quitting.Keep | None, log: Logger) -> None:
+    """Quit the proxy unless ``keep`` says why not (quitting.reason_to_keep); the exit code is
+    never touched."""
+    if keep is None:
         # Not waited for (--no-wait): the proxy may still be starting, so a refusal is retried
-        # anywhere; else only where something listened in this run (quitting.quit_one).
-        quitting.quit_all(proxy, config.quit_timeout, config.no_wait, log)
-    elif reason == "native":
-        log.info("proxy_native", f"not quitting the proxy: it is a native sidecar ({proxy.native}); "
-                 "the kubelet stops it once this container has ended")
-    elif reason.startswith("--quit-on"):
-        log.info("proxy_kept", f"leaving the proxy running ({reason}, exit code {code})")
+        # anywhere; else only where something listened in this run.
+        quitting.quit_all(proxy, config.quit_timeout, log, retry_unseen=config.no_wait)
+    elif keep.line:
+        log.info(keep.event, keep.line)
 
 
 def check_ready(config: configuration.Config, log: Logger) -> int:
-    answer = Proxy(config.ready_url, config.quit_urls).probe(readiness.PROBE_TIMEOUT)
+    probe = Proxy(config.ready_url, config.quit_urls).probe(waiting.Deadline.after(readiness.PROBE_TIMEOUT))
+    answer = waiting.run_one(probe)
     if answer.status == 200:
         log.info("proxy_ready", f"proxy ready: GET {config.ready_url} answered 200")
         return 0
     log.info("proxy_not_ready", f"proxy not ready: GET {config.ready_url}: {answer.describe()}",
              answer=answer.describe())
     return exitcodes.NOT_READY
-
-
-def usage_log_format(argv: list, environ: dict) -> str:
-    """JSON for a usage error too, when JSON logs were asked for before the mistake."""
-    flags = argv[:argv.index("--")] if "--" in argv else argv
-    asked = environ.get("SIDECAR_KILLER_LOG_FORMAT") == "json" or "--log-format=json" in flags or any(
-        a == "--log-format" and b == "json" for a, b in zip(flags, flags[1:]))
-    return "json" if asked else "text"
 
 
 def internal_error(log: Logger, error: Exception) -> int:
@@ -245,9 +215,9 @@ def print_out(text: str) -> int:
 
 
 def run() -> None:
-    """Console-script entry point. Skips the interpreter's teardown (~7 ms in the frozen binary,
-    docs/performance.md): nothing needs it once our output is out, and a log line that could
-    not be written must not turn the app's code into Python's 120."""
+    """Console-script entry point. Skips the interpreter's teardown (docs/performance.md):
+    nothing needs it once our output is out, and a log line that could not be written must
+    not turn the app's code into Python's 120."""
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -1,40 +1,35 @@
-"""One HTTP/1.1 request to a sidecar endpoint, bounded in time and size; a stop signal cuts it short.
+"""One HTTP/1.1 request to a sidecar endpoint, bounded in time and size, as a task (waiting.py).
 
 Only the status code matters (ready is 200, a quit lands on a 2xx), so the request ends as soon
 as the status line of the final answer has arrived: headers and body are never waited for. At
 most HEAD_LIMIT bytes are read, however many 1xx answers come first, and nothing outlives the
-request's timeout, however slowly the bytes arrive. Every wait for the socket is cut into SLICE
-long pieces; between them ``interrupted`` is asked, so a stop signal is acted on at once.
+request's deadline, however slowly the bytes arrive. The socket is non-blocking and every wait
+for it goes through waiting.py, so requests run side by side on one thread and a stop signal
+ends them at once.
 """
 from __future__ import annotations
 
-import _thread
 import errno
 import os
 import select
 import socket
-import time
 from collections import namedtuple
-from collections.abc import Callable
 
-from entrypoint.signals import stop_pending
-from entrypoint.values import Url, ip_family
+from entrypoint import waiting
+from entrypoint.lookup import addresses
+from entrypoint.values import Url
 
-SLICE = 0.02
 HEAD_LIMIT = 16384
-
-
-class Interrupted(Exception):
-    """A stop signal arrived while a request was under way."""
 
 
 class BadAnswer(Exception):
     """No HTTP answer came whole (garbage, too long, closed); the message says which."""
 
 
-class Answer(namedtuple("Answer", "status error refused", defaults=(None, "", False))):
+class Answer(namedtuple("Answer", "status error refused connected", defaults=(None, "", False, False))):
     """status: the HTTP status, None when nothing answered; error: why nothing answered;
-    refused: nothing listens, which costs the sidecar nothing, not even a log line."""
+    refused: nothing listens, which costs the sidecar nothing, not even a log line;
+    connected: something accepted the connection (an answer or not): proof that it listens."""
     __slots__ = ()
 
     @property
@@ -45,47 +40,29 @@ class Answer(namedtuple("Answer", "status error refused", defaults=(None, "", Fa
         return f"HTTP {self.status}" if self.status is not None else self.error
 
 
-def _wait(sock: socket.socket, events: int, deadline: float, interrupted: Callable[[], bool]) -> None:
-    """Until ``sock`` is ready for ``events``; TimeoutError at the deadline, Interrupted on a stop."""
-    poller = select.poll()
-    poller.register(sock, events)
-    while True:
-        if interrupted():
-            raise Interrupted
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        if poller.poll(min(left, SLICE) * 1000):
-            return
+_spare_fd = None
 
 
-def _addresses(host: str, port: int, deadline: float, interrupted) -> list:
-    """[(family, sockaddr)]: an IP literal as it is; a name looked up in a thread of its own,
-    as getaddrinfo() can be neither bounded nor interrupted."""
-    family = ip_family(host)
-    if family is not None:
-        return [(family, (host, port))]
-    found: list = []
-    done = _thread.allocate_lock()
-    done.acquire()
+def reserve_descriptor() -> None:
+    """Hold one descriptor back, so a quit can still open its socket when every other one is
+    taken (RLIMIT_NOFILE lowered, or an app that handed us its whole table)."""
+    global _spare_fd
+    try:
+        _spare_fd = os.open("/", os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECTORY)
+    except OSError:
+        pass
 
-    def look_up():
-        try:
-            # bytes: a str host name would load the idna codec.
-            found.append(socket.getaddrinfo(host.encode("ascii"), port, type=socket.SOCK_STREAM))
-        except OSError as error:
-            found.append(error)
-        finally:
-            done.release()
-    _thread.start_new_thread(look_up, ())
-    while not done.acquire(timeout=max(min(deadline - time.monotonic(), SLICE), 0)):
-        if interrupted():
-            raise Interrupted
-        if time.monotonic() >= deadline:
-            raise TimeoutError
-    if isinstance(found[0], OSError):
-        raise found[0]
-    return [(family, address) for family, _, _, _, address in found[0]]
+
+def _socket(family: int) -> socket.socket:
+    global _spare_fd
+    try:
+        return socket.socket(family, socket.SOCK_STREAM)
+    except OSError as error:
+        if error.errno not in (errno.EMFILE, errno.ENFILE) or _spare_fd is None:
+            raise
+    os.close(_spare_fd)  # its time has come: the next socket takes its place
+    _spare_fd = None
+    return socket.socket(family, socket.SOCK_STREAM)
 
 
 # Failures that mean "not at this address" (IPv6 off in the pod, no route), not "it did not
@@ -93,23 +70,23 @@ def _addresses(host: str, port: int, deadline: float, interrupted) -> list:
 _NOT_HERE = {errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.ENETUNREACH, errno.EHOSTUNREACH}
 
 
-def connect(host: str, port: int, deadline: float, interrupted=stop_pending) -> socket.socket:
-    """A connected non-blocking socket; ConnectionRefusedError when nothing listens at any of
-    the host's addresses (those that are not reachable from here aside)."""
+def connect(host: str, port: int, deadline: waiting.Deadline):
+    """A task: a connected non-blocking socket; ConnectionRefusedError when nothing listens at
+    any of the host's addresses (those that are not reachable from here aside)."""
     errors = []
-    for family, address in _addresses(host, port, deadline, interrupted):
+    for family, address in (yield from addresses(host, port, deadline)):
         sock = None
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = _socket(family)
             sock.setblocking(False)
             code = sock.connect_ex(address)
             if code == errno.EINPROGRESS:
-                _wait(sock, select.POLLOUT, deadline, interrupted)
+                yield from waiting.ready(sock, select.POLLOUT, deadline)
                 code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        except TimeoutError:
-            sock.close()
-            raise
         except OSError as error:  # no such family here, no route: this address only
+            if isinstance(error, TimeoutError):
+                sock.close()
+                raise
             code = error.errno
         except BaseException:
             if sock is not None:
@@ -126,16 +103,19 @@ def connect(host: str, port: int, deadline: float, interrupted=stop_pending) -> 
     raise OSError(code, os.strerror(code) if code else "no address")
 
 
-def refused(host: str, port: int, timeout: float, interrupted=stop_pending) -> bool:
-    """True if nothing listens at host:port (the connection is refused). A connection that is
-    accepted, or any other failure (timeout, unreachable), is False: not proof of absence."""
+LISTENING, REFUSED, UNKNOWN = "listening", "refused", "unknown"
+
+
+def knock(host: str, port: int, deadline: waiting.Deadline):
+    """A task: LISTENING if host:port accepts a connection, REFUSED if it refuses; UNKNOWN for
+    anything else (no answer in time, unreachable, no such name): proof of neither."""
     try:
-        connect(host, port, time.monotonic() + max(timeout, 0.001), interrupted).close()
+        (yield from connect(host, port, deadline)).close()
     except ConnectionRefusedError:
-        return True
-    except (OSError, BadAnswer):
-        pass
-    return False
+        return REFUSED
+    except OSError:
+        return UNKNOWN
+    return LISTENING
 
 
 def status_of(head: bytes) -> int | None:
@@ -163,13 +143,14 @@ def status_of(head: bytes) -> int | None:
         head = head[min(ends):]
 
 
-def _exchange(sock: socket.socket, message: bytes, deadline: float, interrupted) -> int:
+def _exchange(sock: socket.socket, message: bytes, deadline: waiting.Deadline):
+    """A task: the final answer's status."""
     while message:
-        _wait(sock, select.POLLOUT, deadline, interrupted)
+        yield from waiting.ready(sock, select.POLLOUT, deadline)
         message = message[sock.send(message):]
     head = b""
     while True:
-        _wait(sock, select.POLLIN, deadline, interrupted)
+        yield from waiting.ready(sock, select.POLLIN, deadline)
         chunk = sock.recv(HEAD_LIMIT - len(head))
         if not chunk:
             raise BadAnswer("connection closed in the middle of the answer" if head
@@ -182,28 +163,28 @@ def _exchange(sock: socket.socket, message: bytes, deadline: float, interrupted)
             raise BadAnswer(f"bad HTTP answer (no status within the first {HEAD_LIMIT // 1024} KiB)")
 
 
-def request(method: str, url: Url, timeout: float, interrupted=stop_pending) -> Answer:
-    """Send one request on a fresh connection; never raises but Interrupted, never blocks past
-    ``timeout`` seconds."""
-    deadline = time.monotonic() + max(timeout, 0.001)
+def request(method: str, url: Url, deadline: waiting.Deadline):
+    """A task: send one request on a fresh connection; its Answer. Never raises, never runs
+    past ``deadline``."""
+    budget = deadline.left()
     host = f"[{url.host}]" if ":" in url.host else url.host
     body = "Content-Length: 0\r\n" if method == "POST" else ""
     message = (f"{method} {url.path} HTTP/1.1\r\nHost: {host}:{url.port}\r\n"
                f"User-Agent: sidecar-killer\r\n{body}Connection: close\r\n\r\n").encode("ascii")
     sock = None
     try:
-        sock = connect(url.host, url.port, deadline, interrupted)
-        return Answer(_exchange(sock, message, deadline, interrupted))
+        sock = yield from connect(url.host, url.port, deadline)
+        return Answer((yield from _exchange(sock, message, deadline)), connected=True)
     except ConnectionRefusedError:
         return Answer(error="connection refused", refused=True)
     except TimeoutError:
-        return Answer(error=f"no answer within {timeout:.1f}s")
+        return Answer(error=f"no answer within {budget:.1f}s", connected=sock is not None)
     except BadAnswer as error:
-        return Answer(error=str(error))
+        return Answer(error=str(error), connected=True)
     except ConnectionResetError:
-        return Answer(error="connection reset")
+        return Answer(error="connection reset", connected=sock is not None)
     except OSError as error:
-        return Answer(error=error.strerror or str(error))
+        return Answer(error=error.strerror or str(error), connected=sock is not None)
     finally:
         if sock is not None:
             sock.close()

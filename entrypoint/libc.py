@@ -31,7 +31,7 @@ def set_child_subreaper() -> bool:
         return False
 
 
-def release_startup_memory() -> None:
+def give_back_startup_pages() -> None:
     """Hand back the heap start-up freed and, in the static binary, the pages of code and
     frozen bytecode that only start-up touched (docs/performance.md)."""
     if _builtin is not None:

@@ -1,19 +1,20 @@
-"""The mesh proxy as this run knows it: its endpoints, which of its ports were seen listening,
-and whether it is absent from the pod.
+"""The mesh proxy as this run knows it: its endpoints, and which of its ports were seen
+listening.
 
 What was seen is the evidence a quit is judged by (quitting.py): a port that refuses now
-proves the proxy gone only if something listened there earlier in this run.
+proves the proxy gone only if something listened there earlier in this run. Only a connection
+accepted counts as seen: an unreachable network or a missing address proves nothing.
 """
 from __future__ import annotations
 
 from collections import namedtuple
 
-from entrypoint import http_request
+from entrypoint import http_request, waiting
 from entrypoint.values import Url, address
 
 
-class Net(namedtuple("Net", "request refused", defaults=(http_request.request, http_request.refused))):
-    """The two ways we touch the network; tests pass their own."""
+class Net(namedtuple("Net", "request knock", defaults=(http_request.request, http_request.knock))):
+    """The two ways we touch the network, both tasks (waiting.py); tests pass their own."""
     __slots__ = ()
 
 
@@ -23,8 +24,6 @@ class Proxy:
         self.quit_urls = tuple(quit_urls)
         self.net = net
         self.seen: set = set()   # (host, port) that accepted a connection in this run
-        self.absent = False      # nothing listened anywhere for the whole no-proxy grace
-        self.native = ""         # why it is a native sidecar, which the kubelet stops; "": classic
 
     @property
     def ports(self) -> list:
@@ -35,24 +34,26 @@ class Proxy:
     def where(self) -> str:
         return ", ".join(address(host, port) for host, port in self.ports)
 
-    def _request(self, method: str, url: Url, timeout: float) -> http_request.Answer:
-        answer = self.net.request(method, url, timeout)
-        if not answer.refused:
+    def _request(self, method: str, url: Url, deadline: waiting.Deadline):
+        answer = yield from self.net.request(method, url, deadline)
+        if answer.connected or answer.status is not None:
             self.seen.add((url.host, url.port))
         return answer
 
-    def probe(self, timeout: float) -> http_request.Answer:
-        return self._request("GET", self.ready_url, timeout)
+    def probe(self, deadline: waiting.Deadline):
+        """A task: GET the ready URL; its Answer."""
+        return (yield from self._request("GET", self.ready_url, deadline))
 
-    def post(self, url: Url, timeout: float) -> http_request.Answer:
-        return self._request("POST", url, timeout)
+    def post(self, url: Url, deadline: waiting.Deadline):
+        """A task: POST a quit URL; its Answer."""
+        return (yield from self._request("POST", url, deadline))
 
-    def listening(self, timeout: float) -> bool:
-        """Does any of the proxy's ports accept a connection now? Within ``timeout`` for all."""
+    def listening(self, deadline: waiting.Deadline):
+        """A task: does any of the proxy's ports accept a connection now? By ``deadline`` for all."""
         found = False
-        share = timeout / len(self.ports)
+        share = deadline.left() / len(self.ports)
         for host, port in self.ports:
-            if not self.net.refused(host, port, share):
+            if (yield from self.net.knock(host, port, deadline.within(share))) == http_request.LISTENING:
                 self.seen.add((host, port))
                 found = True
         return found
@@ -68,7 +69,10 @@ class Proxy:
         same_proxy = ready != own and ready in self.seen and ready[0] == own[0]
         return (own, ready) if same_proxy else (own,)
 
-    def gone(self, url: Url, timeout: float) -> tuple:
-        """The evidence ports of ``url`` if they all refuse now (the proxy is gone), else ()."""
+    def gone(self, url: Url, deadline: waiting.Deadline):
+        """A task: the evidence ports of ``url`` if they all refuse now (the proxy is gone), else ()."""
         ports = self.evidence(url)
-        return ports if ports and all(self.net.refused(host, port, timeout) for host, port in ports) else ()
+        for host, port in ports:
+            if (yield from self.net.knock(host, port, deadline)) != http_request.REFUSED:
+                return ()
+        return ports

@@ -8,16 +8,16 @@ something listened earlier in this run, though (Proxy.evidence): a port that ref
 nothing ever listened there proves nothing (no sidecar at all, or a wrong URL).
 
 Every quit URL runs side by side, each on its own evidence, so the pod's end waits for
---quit-timeout once, not once per URL, and a dead extra endpoint delays nothing.
+--quit-timeout once, not once per URL, and a dead extra endpoint delays nothing. They run as
+tasks on this thread (waiting.py): a quit needs no new thread or process, so it still goes out
+when the pod's pid limit is full.
 """
 from __future__ import annotations
 
-import _thread
-import time
-from collections.abc import Callable
+from collections import namedtuple
 
-from entrypoint import signals
-from entrypoint.http_request import Answer, Interrupted
+from entrypoint import signals, waiting
+from entrypoint.http_request import Answer
 from entrypoint.proxy import Proxy
 from entrypoint.values import Url, address
 
@@ -44,16 +44,23 @@ def hint(url: Url, answer: Answer) -> str:
     return HINTS.get(answer.status, "")
 
 
-def reason_to_keep(quit_on: str, exit_code: int, proxy: Proxy | None) -> str | None:
-    """Why the proxy is not to be quit, or None to quit it: every such reason in one place."""
-    if proxy is None:
-        return "disabled"
-    if proxy.absent:
-        return "absent"
-    if proxy.native:
-        return "native"
+class Keep(namedtuple("Keep", "event line")):
+    """Why the proxy is not quit: the log event and its line ("" when said already)."""
+    __slots__ = ()
+
+
+def reason_to_keep(quit_on: str, exit_code: int, disabled: bool, absent: bool, native: str) -> Keep | None:
+    """None to quit the proxy, else why not: every reason not to quit in one place.
+    ``native``: why the proxy is a native sidecar, "" when it is classic."""
+    if disabled:
+        return Keep(event="disabled", line="")
+    if absent:
+        return Keep(event="proxy_absent", line="")
+    if native:
+        return Keep(event="proxy_native", line=f"not quitting the proxy: it is a native sidecar ({native}); "
+                                               "the kubelet stops it once this container has ended")
     if quit_on == "never" or (quit_on == "success" and exit_code != 0):
-        return f"--quit-on={quit_on}"
+        return Keep(event="proxy_kept", line=f"leaving the proxy running (--quit-on={quit_on}, exit code {exit_code})")
     return None
 
 
@@ -62,85 +69,82 @@ def _retryable(answer: Answer) -> bool:
     return answer.refused or (answer.status is not None and answer.status >= 500)
 
 
-def quit_one(proxy: Proxy, url: Url, timeout: float, retry: bool, log,
-             sleep: Callable[[float], None] = time.sleep,
-             clock: Callable[[], float] = time.monotonic,
-             then: str = "the exit code is unchanged") -> bool:
-    """POST ``url`` until the quit lands or ``timeout`` seconds pass; True if it landed: a 2xx
-    answer, or the proxy gone (Proxy.gone). Raises Interrupted on a stop signal.
+class _Quits:
+    def __init__(self, proxy: Proxy, log, retry_unseen: bool, then: str):
+        self.proxy, self.log, self.retry_unseen, self.then = proxy, log, retry_unseen, then
 
-    A refusal or a 5xx is retried where something listened on ``url``'s port in this run; where
-    nothing ever did (no such sidecar, a wrong URL), only with ``retry``: when the proxy was
-    not waited for and may still be starting."""
-    start = clock()
-    deadline = start + timeout
-    backoff = FIRST_BACKOFF
-    attempts = 0
-    answer = None
-    last_try = False
-    while True:
-        # Closed without an answer, reset, timed out: the request may have reached the proxy,
-        # so do not send it again; only watch for the proxy to go.
-        if answer is None or _retryable(answer):
-            attempts += 1
-            answer = proxy.post(url, max(deadline - clock(), 0.001))
-            if answer.ok:
-                log.info("proxy_quit", f"proxy quit: POST {url} answered {answer.status}",
-                         url=str(url), status=answer.status, attempts=attempts)
-                return True
-        if answer.status is not None and answer.status < 500:
-            break  # 4xx: the endpoint said no, and it is staying
-        ports = proxy.gone(url, max(deadline - clock(), 0.001))
-        if ports:
-            where = ", ".join(address(host, port) for host, port in ports)
-            log.info("proxy_quit", f"proxy quit: the proxy is gone ({where} refuse connections now), "
-                     f"though POST {url} got {answer.describe()}",
-                     url=str(url), answer=answer.describe(), attempts=attempts, gone=True)
-            return True
-        remaining = deadline - clock()
-        seen = (url.host, url.port) in proxy.seen
-        if not (retry or seen) or last_try or remaining <= MIN_ANSWER_TIME:
-            break
-        last_try = backoff >= remaining - MIN_ANSWER_TIME
-        sleep(min(backoff, remaining - MIN_ANSWER_TIME))
-        if signals.stop_pending():
-            raise Interrupted
-        backoff = min(backoff * 2, MAX_BACKOFF)
-    advice = hint(url, answer)
-    log.warning("quit_failed",
-                f"could not quit the proxy: POST {url}: {answer.describe()} "
-                f"after {attempts} attempt(s) in {clock() - start:.1f}s"
-                + (f"; {advice}" if advice else "") + f"; {then}",
-                url=str(url), answer=answer.describe(), attempts=attempts)
-    return False
-
-
-def quit_all(proxy: Proxy, timeout: float, retry: bool, log, **seams) -> bool:
-    """Quit every URL of ``proxy`` side by side; True if all landed. A stop signal ends the
-    wait for them at once (the quits not yet landed count as failed)."""
-    results: list = [None] * len(proxy.quit_urls)  # None: cut short by a stop signal
-    done = [_thread.allocate_lock() for _ in proxy.quit_urls]
-
-    def quit_in_thread(index: int, url: Url):
+    def guarded(self, url: Url, deadline: waiting.Deadline):
+        """``one``, where a bug of ours is logged and fails this quit alone."""
         try:
-            results[index] = quit_one(proxy, url, timeout, retry, log, **seams)
-        except Interrupted:
-            pass
-        except Exception as error:  # a bug of ours: logged, and this quit counts as failed
-            log.error("internal_error", f"internal error while quitting {url}: "
-                      f"{type(error).__name__}: {error}; please report it")
-            results[index] = False
-        finally:
-            done[index].release()
+            return (yield from self.one(url, deadline))
+        except Exception as error:
+            self.log.error("internal_error", f"internal error while quitting {url}: "
+                           f"{type(error).__name__}: {error}; please report it")
+            return False
 
-    for index, url in enumerate(proxy.quit_urls):
-        done[index].acquire()
-        _thread.start_new_thread(quit_in_thread, (index, url))
-    for lock in done:
-        while not lock.acquire(timeout=0.02) and not signals.stop_pending():
-            pass
-    signum = signals.stop_pending()
-    if None in results and signum is not None:
-        log.info("quit_abandoned", f"got {signals.name(signum)}: not waiting for the quit to land",
-                 signal=signals.name(signum))
-    return all(results)
+    def one(self, url: Url, deadline: waiting.Deadline):
+        """A task: POST ``url`` until the quit lands or the deadline; True if it landed: a 2xx
+        answer, or the proxy gone (Proxy.gone).
+
+        A refusal or a 5xx is retried where something listened on ``url``'s port in this run;
+        where nothing ever did (no such sidecar, a wrong URL), only with ``retry_unseen``: the
+        proxy was not waited for and may still be starting."""
+        proxy, log = self.proxy, self.log
+        start = waiting.system.monotonic()
+        backoff = FIRST_BACKOFF
+        attempts = 0
+        answer = None
+        last_try = False
+        while True:
+            # Closed without an answer, reset, timed out: the request may have reached the
+            # proxy, so do not send it again; only watch for the proxy to go.
+            if answer is None or _retryable(answer):
+                attempts += 1
+                answer = yield from proxy.post(url, deadline)
+                if answer.ok:
+                    log.info("proxy_quit", f"proxy quit: POST {url} answered {answer.status}",
+                             url=str(url), status=answer.status, attempts=attempts)
+                    return True
+            if answer.status is not None and answer.status < 500:
+                break  # 4xx: the endpoint said no, and it is staying
+            ports = yield from proxy.gone(url, deadline)
+            if ports:
+                where = ", ".join(address(host, port) for host, port in ports)
+                log.info("proxy_quit", f"proxy quit: the proxy is gone ({where} refuse connections now), "
+                         f"though POST {url} got {answer.describe()}",
+                         url=str(url), answer=answer.describe(), attempts=attempts, gone=True)
+                return True
+            remaining = deadline.left()
+            seen = (url.host, url.port) in proxy.seen
+            if not (self.retry_unseen or seen) or last_try or remaining <= MIN_ANSWER_TIME:
+                break
+            last_try = backoff >= remaining - MIN_ANSWER_TIME
+            yield from waiting.sleep(waiting.Deadline.after(min(backoff, remaining - MIN_ANSWER_TIME)))
+            backoff = min(backoff * 2, MAX_BACKOFF)
+        advice = hint(url, answer)
+        log.warning("quit_failed",
+                    f"could not quit the proxy: POST {url}: {answer.describe()} "
+                    f"after {attempts} attempt(s) in {waiting.system.monotonic() - start:.1f}s"
+                    + (f"; {advice}" if advice else "") + f"; {self.then}",
+                    url=str(url), answer=answer.describe(), attempts=attempts)
+        return False
+
+
+def quit_all(proxy: Proxy, timeout: float, log, *, retry_unseen: bool = False,
+             then: str = "the exit code is unchanged") -> bool:
+    """Quit every URL of ``proxy`` side by side within ``timeout`` seconds; True if all landed.
+    A stop signal ends the wait for them at once (the quits not yet landed count as failed).
+    ``then`` ends a failure's line: what the failure means for the exit code."""
+    quits = _Quits(proxy, log, retry_unseen, then)
+    deadline = waiting.Deadline.after(timeout)
+    try:
+        return all(waiting.run([quits.guarded(url, deadline) for url in proxy.quit_urls], _stops))
+    except waiting.Stopped as stop:
+        log.info("quit_abandoned", f"got {signals.name(stop.signum)}: not waiting for the quit to land",
+                 signal=signals.name(stop.signum))
+        return False
+
+
+def _stops(signum: int) -> bool:
+    """While quitting, a stop signal ends the wait; the rest mean nothing now."""
+    return signum in signals.STOP_WAITING

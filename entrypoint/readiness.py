@@ -1,12 +1,10 @@
 """Wait until the proxy says it is ready, promptly but without flooding its log."""
 from __future__ import annotations
 
-import time
+import signal
 from collections import namedtuple
-from collections.abc import Callable
 
-from entrypoint import signals
-from entrypoint.http_request import Interrupted
+from entrypoint import signals, waiting
 from entrypoint.proxy import Proxy
 
 # Refused costs the sidecar nothing (Envoy is not listening yet): poll often to start promptly.
@@ -23,69 +21,79 @@ MIN_PROBE_TIME = 0.1
 PROGRESS_INTERVAL = 5.0
 
 
-class Outcome(namedtuple("Outcome", "ready waited last signal", defaults=(None,))):
+class Outcome(namedtuple("Outcome", "ready waited last signal absent", defaults=(None, False))):
     """ready: bool; waited: seconds; last: the last Answer or None; signal: a STOP_WAITING
-    signal that ended the wait. What was seen of the proxy is the Proxy's."""
+    signal that ended the wait; absent: nothing listened at any of the proxy's ports for the
+    whole no-proxy grace (there is no proxy in this pod)."""
     __slots__ = ()
 
 
-def wait_for_proxy(proxy: Proxy, timeout: float, log, no_proxy_grace: float = 0.0,
-                   next_signal: Callable[[float], int | None] = signals.next_signal,
-                   clock: Callable[[], float] = time.monotonic,
-                   progress: Callable[[float, object], None] = lambda waited, last: None) -> Outcome:
-    """Probe the ready URL until it answers 200, ``timeout`` passes (0: never) or we are told to stop.
+class _Wait:
+    def __init__(self, proxy: Proxy, log, progress):
+        self.proxy, self.log, self.progress = proxy, log, progress
+        self.start = waiting.system.monotonic()
+        self.last = None
 
-    Probes start on a schedule (every ANSWERED_INTERVAL after a non-200 answer, REFUSED_INTERVAL
-    after a refusal); the time in between is spent in sigtimedwait, so a signal ends it at once,
-    and a probe under way is cut short by one (http_request). No probe outlives the deadline.
+    def waited(self) -> float:
+        return waiting.system.monotonic() - self.start
+
+    def outcome(self, **fields) -> Outcome:
+        return Outcome(fields.pop("ready", False), self.waited(), self.last, **fields)
+
+    def on_signal(self, signum: int) -> bool:
+        """Stop signals end the wait; the terminal's stop signals stop us (no app yet: the job
+        is just us); the rest mean nothing before the app runs."""
+        if signum in signals.STOP_WAITING:
+            return True
+        if signum in signals.JOB_STOP:
+            signals.stop_self()
+        elif signum not in (signal.SIGCHLD, signal.SIGCONT):
+            self.log.debug("signal_ignored", f"ignoring {signals.name(signum)}: the app has not started",
+                           signal=signals.name(signum))
+        return False
+
+    def probes(self, deadline: waiting.Deadline, no_proxy_grace: float):
+        """The task: probe on schedule until ready, the deadline, or no proxy after the grace."""
+        grace_over = no_proxy_grace <= 0
+        next_progress = self.start + PROGRESS_INTERVAL
+        said = None
+        while True:
+            probe_start = waiting.system.monotonic()
+            self.last = yield from self.proxy.probe(deadline.within(PROBE_TIMEOUT))
+            if self.last.status == 200:
+                return self.outcome(ready=True)
+            if self.last.describe() != said:  # a debug line per change, not per probe
+                said = self.last.describe()
+                self.log.debug("proxy_not_ready", f"proxy not ready: {said}", answer=said)
+            if not grace_over and self.waited() >= no_proxy_grace:
+                grace_over = True  # decided once: a proxy seen listening is waited for as usual
+                if not self.proxy.seen and not (yield from self.proxy.listening(deadline.within(PROBE_TIMEOUT))):
+                    return self.outcome(absent=True)
+            interval = REFUSED_INTERVAL if self.last.refused else ANSWERED_INTERVAL
+            next_probe = waiting.Deadline(probe_start + interval)
+            if deadline.at is not None and next_probe.at > deadline.at - MIN_PROBE_TIME:
+                next_probe = deadline  # no probe at the deadline: wait for it, then report
+            yield from waiting.sleep(next_probe)
+            if deadline.expired():
+                return self.outcome()
+            if waiting.system.monotonic() >= next_progress:
+                self.progress(self.waited(), self.last)
+                next_progress += PROGRESS_INTERVAL
+
+
+def wait_for_proxy(proxy: Proxy, timeout: float, log, no_proxy_grace: float = 0.0,
+                   progress=lambda waited, last: None) -> Outcome:
+    """Probe the ready URL until it answers 200, ``timeout`` passes (0: never) or a stop signal
+    comes. Probes start on a schedule (every ANSWERED_INTERVAL after a non-200 answer,
+    REFUSED_INTERVAL after a refusal); no probe outlives the deadline.
 
     ``no_proxy_grace`` (0: off): once that many seconds pass with every probe refused, look at
     the proxy's other ports once; if nothing listens there either, the pod has no proxy.
     ``progress(waited, last)`` is called every PROGRESS_INTERVAL while the wait goes on.
     """
-    start = clock()
-    next_progress = start + PROGRESS_INTERVAL
-    deadline = start + timeout if timeout > 0 else None
-    grace_over = no_proxy_grace <= 0
-    last = None
-    while True:
-        probe_start = clock()
-        budget = PROBE_TIMEOUT if deadline is None else min(PROBE_TIMEOUT, deadline - probe_start)
-        try:
-            last = proxy.probe(budget)
-        except Interrupted:
-            pass  # the stop signal is collected below, at once
-        else:
-            if last.status == 200:
-                return Outcome(True, clock() - start, last)
-            log.debug("proxy_not_ready", f"proxy not ready: {last.describe()}", answer=last.describe())
-            if not grace_over and clock() - start >= no_proxy_grace:
-                grace_over = True  # decided once: a proxy seen listening is waited for as usual
-                budget = PROBE_TIMEOUT if deadline is None else min(PROBE_TIMEOUT, deadline - clock())
-                try:
-                    if not proxy.seen and not proxy.listening(max(budget, 0.001)):
-                        proxy.absent = True
-                        return Outcome(False, clock() - start, last)
-                except Interrupted:
-                    pass  # collected below, as after a probe
-        refused = last is not None and last.refused
-        next_probe = probe_start + (REFUSED_INTERVAL if refused else ANSWERED_INTERVAL)
-        if deadline is not None and next_probe > deadline - MIN_PROBE_TIME:
-            next_probe = deadline  # no probe at the deadline: wait for it, then report
-        # Sleep until the next probe, but wake for signals (one is pending if a probe was cut).
-        while True:
-            signum = next_signal(max(next_probe - clock(), 0))
-            if signum in signals.STOP_WAITING:
-                return Outcome(False, clock() - start, last, signum)
-            if signum in signals.JOB_STOP:
-                signals.stop_self()  # no app yet: the job is just us
-            elif signum is not None and signum not in (signals.signal.SIGCHLD, signals.signal.SIGCONT):
-                log.debug("signal_ignored", f"ignoring {signals.name(signum)}: the app has not started",
-                          signal=signals.name(signum))
-            if signum is None and clock() >= next_probe:
-                break
-        if deadline is not None and clock() >= deadline:
-            return Outcome(False, clock() - start, last)
-        if clock() >= next_progress:
-            progress(clock() - start, last)
-            next_progress += PROGRESS_INTERVAL
+    wait = _Wait(proxy, log, progress)
+    deadline = waiting.Deadline.after(timeout if timeout > 0 else None)
+    try:
+        return waiting.run_one(wait.probes(deadline, no_proxy_grace), wait.on_signal)
+    except waiting.Stopped as stop:
+        return wait.outcome(signal=stop.signum)

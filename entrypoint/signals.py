@@ -1,6 +1,7 @@
 """Collect signals synchronously instead of with handlers (tini's way).
 
-Every catchable signal is blocked from the start and read with sigtimedwait(), so none is lost
+Every catchable signal is blocked from the start and collected with sigtimedwait() wherever we
+wait (waiting.py), so none is lost
 while we wait for the proxy or start the app, none runs a Python handler late, and the process
 never dies by one: as PID 1 a signal death would lose the app's exit code and the quit.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 # KILL and STOP cannot be caught.
 COLLECTED = frozenset(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
@@ -17,8 +17,6 @@ COLLECTED = frozenset(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
 STOP_WAITING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT})
 # The terminal's stop signals: the whole job (the app and us) stops, as under a shell.
 JOB_STOP = frozenset({signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
-# Reset to default in the app (it starts as if exec'd by a shell); KILL/STOP cannot be set.
-APP_DEFAULTS = frozenset(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
 
 
 def block() -> None:
@@ -40,26 +38,7 @@ def name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def stop_pending() -> int | None:
-    """A stop signal that waits to be collected (whatever is under way should end now), or None."""
-    pending = STOP_WAITING.intersection(signal.sigpending())
-    return min(pending) if pending else None
-
-
 def stop_self() -> None:
     """Stop as a job does on the terminal's stop signals; a SIGCONT resumes us (ignored by the
     kernel when we are PID 1)."""
     os.kill(os.getpid(), signal.SIGSTOP)
-
-
-def next_signal(timeout: float) -> int | None:
-    """The next signal sent to us (SIGCHLD included), or None once ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        info = signal.sigtimedwait(COLLECTED, max(deadline - time.monotonic(), 0))
-        if info is None:
-            return None
-        # A SIGPIPE we raised ourselves (logging to a closed pipe) is not the caller's to forward.
-        if info.si_pid == os.getpid() and info.si_code == 0:  # SI_USER from ourselves
-            continue
-        return info.si_signo

@@ -5,13 +5,13 @@ import gc
 import os
 import signal
 
-from entrypoint import native, signals
+from entrypoint import exitcodes, libc, signals, waiting
 from entrypoint.terminal import Terminal
 
 
 def become_subreaper() -> bool:
     """Adopt orphans of the app, so we reap them: when we are not PID 1, nobody else would."""
-    return native.set_child_subreaper()
+    return libc.set_child_subreaper()
 
 
 def release_startup_memory() -> None:
@@ -19,14 +19,7 @@ def release_startup_memory() -> None:
     code and bytecode pages) while the app runs (docs/performance.md)."""
     gc.collect()
     gc.enable()  # the static binary starts with it off (launcher/main.c)
-    native.release_startup_memory()
-
-
-def spawn(command: list, env: dict) -> int:
-    """Start the app in a process group of its own, with a clean signal mask and default
-    dispositions; raises OSError."""
-    return os.posix_spawnp(command[0], command, env, setpgroup=0,
-                           setsigmask=(), setsigdef=signals.APP_DEFAULTS)
+    libc.give_back_startup_pages()
 
 
 class Supervisor:
@@ -103,7 +96,7 @@ class Supervisor:
     def run(self) -> int:
         try:
             while True:
-                signum = signals.next_signal(self.poll)
+                signum = waiting.next_signal(waiting.Deadline.after(self.poll))
                 if signum is not None:
                     self.handle(signum)
                 status = self.reap()
@@ -120,6 +113,6 @@ def wait_for(pid: int) -> int:
         try:
             waited, status = os.waitpid(pid, 0)
         except ChildProcessError:
-            return 70 << 8
+            return exitcodes.SOFTWARE << 8
         if waited == pid and not os.WIFSTOPPED(status):
             return status

@@ -1,7 +1,7 @@
 /* _sidecar_killer: the two libc calls the supervisor needs, built into the static binary.
  *
  * A static interpreter cannot dlopen, so ctypes is not there; `python -m entrypoint` uses
- * ctypes instead (entrypoint/native.py picks one). */
+ * ctypes instead (entrypoint/libc.py picks one). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <link.h>

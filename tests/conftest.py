@@ -1,6 +1,7 @@
 import pytest
 
 from tests.helpers.fake_sidecar import FakeSidecar
+from tests.helpers.fakes import fake_time  # noqa: F401 (a fixture)
 from tests.helpers.process import Wrapper
 
 

@@ -4,7 +4,8 @@ import socket
 
 import pytest
 
-from entrypoint import http_request
+from entrypoint import http_request, lookup, waiting
+from entrypoint.values import parse_url
 from entrypoint.http_request import BadAnswer, status_of
 
 
@@ -36,8 +37,47 @@ def test_a_host_whose_only_reachable_address_refuses_is_refused(monkeypatch):
     with socket.socket() as probe:  # a port where nothing listens
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    monkeypatch.setattr(http_request, "_addresses",
-                        lambda host, p, deadline, interrupted: [(socket.AF_INET6, ("::1", p, 0, 0)),
-                                                                (socket.AF_INET, ("127.0.0.1", p))])
     monkeypatch.setattr(http_request.socket, "socket", Unreachable)
-    assert http_request.refused("localhost", port, 1.0)
+    knock = http_request.knock("localhost", port, waiting.Deadline.after(1.0))
+    assert waiting.run_one(knock) == http_request.REFUSED
+
+
+def test_an_unreachable_address_is_not_a_listening_port(monkeypatch):
+    """Every address unavailable: neither refused nor listening, and a request says why."""
+    monkeypatch.setattr(http_request.socket, "socket", Unreachable)
+    assert waiting.run_one(http_request.knock("::1", 9, waiting.Deadline.after(1.0))) == http_request.UNKNOWN
+    answer = waiting.run_one(http_request.request("GET", parse_url("http://[::1]:9/"), waiting.Deadline.after(1.0)))
+    assert answer.status is None and not answer.refused and not answer.connected
+    assert answer.error == "Cannot assign requested address"
+
+
+def test_localhost_needs_no_lookup():
+    """localhost is loopback (RFC 6761): no thread, no resolver, whatever /etc/hosts says."""
+    found = waiting.run_one(lookup.addresses("localhost", 80, waiting.Deadline.after(1.0)))
+    assert found == [(socket.AF_INET, ("127.0.0.1", 80)), (socket.AF_INET6, ("::1", 80, 0, 0))]
+
+
+def test_a_flood_of_1xx_ends_at_the_read_limit_not_the_deadline():
+    """20 KiB of `100 Continue` sent at once: the request ends at HEAD_LIMIT bytes, long before
+    its 5 s deadline."""
+    import threading
+    import time
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def flood():
+        conn, _ = listener.accept()
+        conn.recv(1024)
+        try:
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" * 800)
+        except OSError:
+            pass
+        time.sleep(2)
+        conn.close()
+    threading.Thread(target=flood, daemon=True).start()
+    started = time.monotonic()
+    answer = waiting.run_one(http_request.request("GET", parse_url(f"http://127.0.0.1:{port}/"),
+                                                  waiting.Deadline.after(5)))
+    listener.close()
+    assert answer.error == "bad HTTP answer (no status within the first 16 KiB)"
+    assert time.monotonic() - started < 1

@@ -3,7 +3,8 @@ import re
 
 from tests.helpers.process import REPO
 
-CALL = re.compile(r"\.(?:info|warning|error|debug)\(\s*\"([a-z_]+)\"")
+# A log call with its event, or an event carried to one as data (event="...").
+CALL = re.compile(r"(?:\.(?:info|warning|error|debug)\(\s*|\bevent=)\"([a-z_]+)\"")
 
 
 def test_every_logged_event_is_documented_and_every_documented_one_is_logged():

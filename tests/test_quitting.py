@@ -1,23 +1,25 @@
 """The quit: retried while it may still pass, bounded by --quit-timeout, judged by its effect."""
+import signal
+
 import pytest
 
 from entrypoint import quitting
 from entrypoint.http_request import Answer
-from tests.helpers.fakes import CLOSED, REFUSED, FakeClock, Recorder, ScriptedNet, in_turn
+from tests.helpers.fakes import CLOSED, REFUSED, Recorder, ScriptedNet, faked_time, in_turn
 
 ISTIO_QUIT = "http://127.0.0.1:15020/quitquitquit"
 
 
 def quit_once(answers, refusing=lambda host, port, now: False, timeout=2.0, retry=True, seen=(), cost=0.0,
               ready="http://127.0.0.1:15021/healthz/ready", url=ISTIO_QUIT):
-    """quit_one against a scripted network; ``seen``: ports seen listening earlier in the run.
+    """One quit URL against a scripted network; ``seen``: ports seen listening earlier in the run.
     Returns (landed, net, log lines, clock)."""
-    clock = FakeClock()
-    net = ScriptedNet(clock, answers, refusing, cost)
-    proxy = net.proxy(ready=ready, quits=(url,))
-    proxy.seen.update(seen)
-    log = Recorder()
-    landed = quitting.quit_one(proxy, proxy.quit_urls[0], timeout, retry, log, sleep=clock.sleep, clock=clock)
+    with faked_time() as clock:
+        net = ScriptedNet(clock, answers, refusing, cost)
+        proxy = net.proxy(ready=ready, quits=(url,))
+        proxy.seen.update(seen)
+        log = Recorder()
+        landed = quitting.quit_all(proxy, timeout, log, retry_unseen=retry)
     return landed, net, log.lines, clock
 
 
@@ -131,9 +133,19 @@ def test_a_4xx_is_a_refusal_not_a_quit_in_progress(status):
 
 
 def test_a_hung_quit_is_checked_once_within_its_deadline():
-    landed, net, _, clock = quit_once(in_turn(Answer(error="no answer within 1.5s")), timeout=1.5, cost=1.5)
+    hung = Answer(error="no answer within 1.5s", connected=True)
+    landed, net, _, clock = quit_once(in_turn(hung), timeout=1.5, cost=1.5)
     assert not landed and len(net.requests) == 1 and len(net.checks) == 1
     assert clock.now == pytest.approx(1.5)
+
+
+def test_an_unreachable_quit_url_is_not_watched_for_the_whole_timeout():
+    """Loopback down or IPv6 off: nothing answered, so the port was never seen and there is
+    nothing to watch go away; one failed quit, at once."""
+    unreachable = Answer(error="Network is unreachable")
+    landed, net, lines, clock = quit_once(in_turn(unreachable), timeout=10, retry=False)
+    assert not landed and len(net.requests) == 1 and net.checks == []
+    assert clock.now == 0 and "Network is unreachable" in lines[-1][2]
 
 
 def test_a_linkerd_quit_checks_its_one_port():
@@ -143,24 +155,69 @@ def test_a_linkerd_quit_checks_its_one_port():
 
 
 # -- all quit URLs, side by side ----------------------------------------------------------------
-def test_every_url_is_quit_even_after_one_fails():
-    clock = FakeClock()
-    net = ScriptedNet(clock, lambda method, url, now: Answer(404) if url.port == 1 else Answer(200))
+def test_every_url_is_quit_even_after_one_fails(fake_time):
+    net = ScriptedNet(fake_time, lambda method, url, now: Answer(404) if url.port == 1 else Answer(200))
     proxy = net.proxy(quits=("http://127.0.0.1:1/q", "http://127.0.0.1:2/q"))
-    assert not quitting.quit_all(proxy, 1, True, Recorder(), sleep=clock.sleep)
+    assert not quitting.quit_all(proxy, 1, Recorder(), retry_unseen=True)
     assert sorted(port for _, _, port, _ in net.requests) == [1, 2]
 
 
-@pytest.mark.parametrize("quit_on, code, reason", [
-    ("always", 0, None), ("always", 3, None), ("success", 0, None), ("success", 1, "--quit-on=success"),
-    ("success", 143, "--quit-on=success"), ("never", 0, "--quit-on=never")])
-def test_reason_to_keep_the_proxy(quit_on, code, reason):
-    proxy = ScriptedNet(FakeClock(), in_turn(Answer(200))).proxy()
-    assert quitting.reason_to_keep(quit_on, code, proxy) == reason
+def test_urls_are_quit_side_by_side(fake_time):
+    """Two slow endpoints: the quit takes as long as the slower one, not as both together."""
+    net = ScriptedNet(fake_time, in_turn(Answer(200)), cost=0.4)
+    proxy = net.proxy(quits=("http://127.0.0.1:1/q", "http://127.0.0.1:2/q"))
+    assert quitting.quit_all(proxy, 5, Recorder())
+    assert fake_time.now == pytest.approx(0.4)
 
 
-def test_no_proxy_to_quit_when_disabled_or_absent():
-    proxy = ScriptedNet(FakeClock(), in_turn(Answer(200))).proxy()
-    proxy.absent = True
-    assert quitting.reason_to_keep("always", 0, proxy) == "absent"
-    assert quitting.reason_to_keep("always", 0, None) == "disabled"
+def test_a_bug_in_one_quit_fails_it_alone(fake_time):
+    def answers(method, url, now):
+        if url.port == 1:
+            raise KeyError("injected")
+        return Answer(200)
+    net = ScriptedNet(fake_time, answers)
+    log = Recorder()
+    proxy = net.proxy(quits=("http://127.0.0.1:1/q", "http://127.0.0.1:2/q"))
+    assert not quitting.quit_all(proxy, 1, log)
+    assert [event for _, event, _ in log.lines] == ["internal_error", "proxy_quit"]
+
+
+def test_a_stop_signal_abandons_the_quits_at_once():
+    with faked_time(signals=[(0.3, signal.SIGTERM)]) as clock:
+        net = ScriptedNet(clock, in_turn(Answer(503)), cost=0.01)
+        proxy = net.proxy()
+        proxy.seen.add(("127.0.0.1", 15020))
+        log = Recorder()
+        assert not quitting.quit_all(proxy, 10, log)
+    assert clock.now == pytest.approx(0.3)
+    assert log.lines[-1][1] == "quit_abandoned" and "SIGTERM" in log.lines[-1][2]
+
+
+def test_retry_backoff_doubles_up_to_a_second():
+    """Refused where the port was seen: 50 ms, 100, 200, ... then every second at most."""
+    with faked_time() as clock:
+        times = []
+        net = ScriptedNet(clock, lambda method, url, now: times.append(now) or REFUSED)
+        proxy = net.proxy()
+        proxy.seen.add(("127.0.0.1", 15020))
+        assert not quitting.quit_all(proxy, 8, Recorder())
+    gaps = [round(b - a, 3) for a, b in zip(times, times[1:])]
+    assert gaps[:5] == [0.05, 0.1, 0.2, 0.4, 0.8]
+    assert max(gaps) == quitting.MAX_BACKOFF and gaps.count(quitting.MAX_BACKOFF) >= 3
+
+
+@pytest.mark.parametrize("quit_on, code, event", [
+    ("always", 0, None), ("always", 3, None), ("success", 0, None), ("success", 1, "proxy_kept"),
+    ("success", 143, "proxy_kept"), ("never", 0, "proxy_kept")])
+def test_reason_to_keep_the_proxy(quit_on, code, event):
+    keep = quitting.reason_to_keep(quit_on, code, False, False, "")
+    assert (keep and keep.event) == event
+    if keep:
+        assert f"--quit-on={quit_on}, exit code {code}" in keep.line
+
+
+def test_no_proxy_to_quit_when_disabled_absent_or_native():
+    assert quitting.reason_to_keep("always", 0, True, False, "") == ("disabled", "")
+    assert quitting.reason_to_keep("always", 0, False, True, "") == ("proxy_absent", "")
+    event, line = quitting.reason_to_keep("always", 0, False, False, "--native-sidecar")
+    assert event == "proxy_native" and "native sidecar (--native-sidecar)" in line
