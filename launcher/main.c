@@ -78,7 +78,7 @@ int main(int argc, char **argv)
      * collector back on when the app has started. */
     PyGC_Disable();
 
-    /* launcher.py, frozen as __main__. It ends with os._exit(code); if anything raises
+    /* entrypoint/__main__.py, frozen as __main__. It ends with os._exit(code); if anything raises
      * before that, print it: SystemExit exits with its code, any other error gives 70. */
     int found = PyImport_ImportFrozenModule("__main__");
     if (found < 0) {

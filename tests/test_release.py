@@ -179,7 +179,7 @@ def test_sbom_names_each_component_inside_with_version_and_licence(release, arch
     assert {"libc6-dev", f"lib{PYTHON}-dev", "zlib1g-dev", "libgcc-12-dev"} <= names
     # The frozen modules' sources, each with its checksums; ours among them.
     files = {f["fileName"]: f for f in document["files"]}
-    assert {"./entrypoint/cli.py", "./entrypoint/buildinfo.py", "./launcher/launcher.py", "./launcher/main.c", f"./launcher/cpython{PYTHON_VERSION.replace('.', '')}.c"} <= set(files)
+    assert {"./entrypoint/cli.py", "./entrypoint/buildinfo.py", "./entrypoint/__main__.py", "./launcher/main.c", f"./launcher/cpython{PYTHON_VERSION.replace('.', '')}.c"} <= set(files)
     assert f"./usr/lib/{PYTHON}/socket.py" in files and f"./usr/lib/{PYTHON}/os.py" in files
     assert all({c["algorithm"] for c in f["checksums"]} >= {"SHA1", "SHA256"} for f in files.values())
     pinned = {line.split()[1]: line.split()[2] for line in (REPO / "build/release/debian.lock").read_text().splitlines()
