@@ -139,3 +139,12 @@ def test_linkerd_await_disabled(sidecar):
     fake = sidecar(ready_after=3600)
     w = run(urls(fake, "--", SH, "-c", "exit 4"), extra_env={"LINKERD_AWAIT_DISABLED": "1"})
     assert w.returncode == 4 and fake.requests == []
+
+
+def test_the_testers_own_variables_do_not_reach_the_wrapper(sidecar, monkeypatch):
+    """A developer's shell may set our variables or scuttle's; the process tests start clean."""
+    monkeypatch.setenv("SIDECAR_KILLER_QUIT_ON", "never")
+    monkeypatch.setenv("NEVER_KILL_ISTIO", "true")
+    fake = sidecar()
+    w = run(["--ready-url", fake.ready_url, "--quit-url", fake.quit_url, "--", "true"])
+    assert w.returncode == 0 and len(fake.quits) == 1, w.stderr

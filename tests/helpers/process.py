@@ -27,6 +27,18 @@ def slow(seconds: float) -> float:
     return seconds * TIME_SCALE
 
 
+# Variables the wrapper reads (ours, scuttle's, linkerd-await's): a developer's own shell may set
+# them, and no test is to depend on that.
+READ_BY_THE_WRAPPER = ("SIDECAR_KILLER_", "ENVOY_", "ISTIO_", "LINKERD_", "SCUTTLE_", "START_WITHOUT_ENVOY",
+                       "WAIT_FOR_ENVOY_TIMEOUT", "QUIT_WITHOUT_ENVOY_TIMEOUT", "QUIT_REQUEST_TIMEOUT",
+                       "GENERIC_QUIT_", "NEVER_KILL_ISTIO")
+
+
+def clean_environ() -> dict:
+    """This process's environment without anything the wrapper would read as an option."""
+    return {name: value for name, value in os.environ.items() if not name.startswith(READ_BY_THE_WRAPPER)}
+
+
 def wrapper_command() -> list:
     binary = os.environ.get("SK_TEST_BIN")
     if binary:
@@ -78,12 +90,12 @@ class Wrapper:
     """The wrapper running as a child of the test; stdout and stderr collected line by line."""
 
     def __init__(self, args: list, env: dict | None = None, extra_env: dict | None = None,
-                 **popen):
-        full_env = dict(os.environ if env is None else env)
+                 command: list | None = None, **popen):
+        full_env = clean_environ() if env is None else dict(env)
         full_env.update(extra_env or {})
         full_env.setdefault("PYTHONPATH", str(REPO))
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(wrapper_command() + list(args), env=full_env,
+        self.proc = subprocess.Popen((command or wrapper_command()) + list(args), env=full_env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=popen.pop("stdin", subprocess.DEVNULL), **popen)
         self.pid = self.proc.pid
