@@ -128,37 +128,34 @@ def test_every_path_runs_in_the_binary_as_in_python(binary, sidecar, monkeypatch
     assert normalized(frozen.stdout) == normalized(python.stdout)
 
 
-def mask_and_rss(pid: int) -> tuple:
-    """(blocked signals, resident KiB) from /proc/PID/status."""
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-    return int(fields["SigBlk"], 16), int(fields.get("VmRSS", "0 kB").split()[0])
+def term_pending_at_exec():
+    """preexec_fn: TERM blocked and already pending when the binary starts (both survive execve)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def test_sigterm_while_the_interpreter_starts_is_never_lost(as_binary, sidecar):
-    """TERM sent as soon as the binary runs its first line (its mask shows TERM blocked, long before the
-    interpreter has started): 143, the app never started, one quit.
+    """A TERM that arrives while the interpreter starts is pending when the supervisor first
+    looks: 143, the app never started, one quit. (Made pending before execve, so every run sees
+    the same moment.)"""
+    fake = sidecar(ready_after=3600)
+    w = run(["--ready-url", fake.ready_url, "--quit-url", fake.quit_url, "--", SH, "-c", "echo started"],
+            timeout=10, preexec_fn=term_pending_at_exec)
+    assert w.returncode == 143, w.stderr
+    assert "started" not in w.stdout
+    assert len(fake.quits) == 1, w.stderr
 
-    Before that first line no program can act: a signal that arrives between execve and main is
-    the kernel's to deliver (fatal, or dropped for PID 1). docs/frozen-binary.md."""
-    term = 1 << (signal.SIGTERM - 1)
-    resident_when_blocked = []
-    for _ in range(20):
-        fake = sidecar(ready_after=3600)
-        w = Wrapper(["--ready-url", fake.ready_url, "--quit-url", fake.quit_url, "--", SH, "-c", "echo started"])
-        while not (state := mask_and_rss(w.pid))[0] & term:
-            pass  # spin: the first moment the mask is set, not a sleep later
-        os.kill(w.pid, signal.SIGTERM)
-        resident_when_blocked.append(state[1])
-        try:
-            assert w.wait(10) == 143, w.stderr
-        finally:
-            w.kill_tree()
-        assert "started" not in w.stdout
-        assert len(fake.quits) == 1, w.stderr
-    # Blocked by launcher/main.c, before the interpreter loaded anything: ~1.5 MiB resident then,
-    # ~10 MiB once Python has imported its modules. (A busy machine may let the binary run
-    # ahead of this loop now and then, so one early sighting in 20 is the proof.)
-    assert min(resident_when_blocked) < 4096, resident_when_blocked
+
+def test_the_launcher_blocks_signals_before_anything_else():
+    """main()'s first statement blocks every signal: from then on a TERM waits for the supervisor
+    instead of killing the process before the quit. (Before that line no program can act: a
+    signal between execve and main is the kernel's to deliver; docs/frozen-binary.md.)"""
+    main = (REPO / "launcher" / "main.c").read_text()
+    body = main.split("int main(int argc, char **argv)\n{", 1)[1]
+    first = next(line.strip() for line in body.splitlines() if line.strip() and not line.strip().startswith("/*"))
+    assert first == "block_collected_signals();"
+    blocker = main.split("static void block_collected_signals(void)", 1)[1].split("}", 1)[0]
+    assert "sigfillset(&set);" in blocker and "sigprocmask(SIG_BLOCK, &set, NULL);" in blocker
 
 
 def test_runs_from_its_own_memory(binary, as_binary, sidecar):

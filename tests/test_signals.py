@@ -165,3 +165,57 @@ def test_job_control_signals_stop_and_resume_the_whole_job(sidecar, wrappers):
     w.wait_for_line(lambda line: line.startswith("SIGCONT "))
     os.kill(app, signal.SIGKILL)
     assert w.wait() == 137
+
+
+# -- what a mutation of the forwarding would break ----------------------------------------------
+def test_each_realtime_signal_sent_reaches_the_app_once(sidecar, wrappers):
+    """Real-time signals queue instead of merging: N sent, exactly N at the app (a double forward,
+    or a dropped one, shows as a count other than N)."""
+    fake = sidecar()
+    w, app = started_sigecho(wrappers, fake)
+    signum = signal.SIGRTMIN + 2
+    for _ in range(12):
+        os.kill(w.pid, signum)
+    wait_until(lambda: sum(line.endswith(f" {signum}") for line in list(w.stdout_lines)) >= 12,
+               what="12 real-time signals at the app")
+    time.sleep(0.3)
+    assert sum(line.endswith(f" {signum}") for line in w.stdout_lines) == 12
+    os.kill(app, signal.SIGKILL)
+    assert w.wait() == 137
+
+
+def test_an_orphan_is_adopted_by_the_wrapper(sidecar, wrappers):
+    """The app's orphan gets the wrapper as its parent (the subreaper), not PID 1."""
+    fake = sidecar()
+    w = wrappers(urls(fake, "--", SH, "-c", f"{SH} -c 'sleep 5 & echo $!'; sleep 5"))
+    orphan = int(w.wait_for_line(lambda line: line.strip().isdigit()))
+    supervisor = wrapper_python_pid(w)
+
+    def parent(pid):
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    wait_until(lambda: parent(orphan) == supervisor, timeout=3, what="the orphan re-parented to the wrapper")
+
+
+def test_the_wrappers_own_sigpipe_is_not_forwarded(sidecar):
+    """Logging to a stderr whose reader has gone raises SIGPIPE in the wrapper: that signal is
+    its own, never the app's."""
+    import subprocess
+    from tests.helpers.process import REPO, clean_environ, wrapper_command
+    fake = sidecar()
+    read_end, write_end = os.pipe()
+    env = dict(clean_environ(), PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(wrapper_command() + ["--log-level", "debug", *urls(fake), "--", *sigecho("--exit-on", "SIGUSR2")],
+                            stdout=subprocess.PIPE, stderr=write_end, stdin=subprocess.DEVNULL, env=env)
+    os.close(write_end)
+    try:
+        assert proc.stdout.readline().startswith(b"ready ")
+        os.close(read_end)  # no reader: the next log line raises SIGPIPE in the wrapper
+        for name in ("SIGUSR1", "SIGUSR2"):  # each forward is logged at debug level
+            os.kill(proc.pid, getattr(signal, name))
+            time.sleep(0.2)
+        out = proc.stdout.read().decode()
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+    assert "SIGUSR1" in out and "SIGPIPE" not in out

@@ -34,9 +34,6 @@ EMULATOR_LIMITS = {
     "test_app_starts_with_clean_signal_mask_and_dispositions":
         "the app is a host (amd64) program exec'd by the emulator, which leaves the host signals it "
         "reserves (34, 35) ignored: that mask is qemu's, not the binary's",
-    "test_sigterm_while_the_interpreter_starts_is_never_lost":
-        "/proc/PID/status shows the emulator's host signal mask and resident size, not the emulated "
-        "binary's: the moment its first line blocks TERM cannot be seen from outside",
     "test_runs_from_its_own_memory":
         "the emulator (qemu-aarch64-static) is mapped into the process beside the binary",
     "test_the_binarys_own_failures_are_70_never_1":
