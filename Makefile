@@ -14,22 +14,20 @@ $(VENV)/.installed: tests/requirements.txt pyproject.toml
 	touch $@
 
 # The whole suite: unit and process tests of `python -m entrypoint`, Docker pods of the
-# scratch image, manifests, the release's files; then the same process tests against the
+# scratch image, manifests, the release's files; then the process tests again against the
 # frozen binary, and against the linux/arm64 release binary under emulation (qemu-user: the
 # tests it cannot emulate are expected to fail there, tests/helpers/emulation.py says which
 # and why; timing assertions about the wrapper's own start allow it ARM64_TIME_SCALE times).
+# Which tests run against which build is each test file's own `builds` mark (tests/conftest.py).
 # Installs what it needs: the venv, a Docker engine, the base images, the binaries, podman, qemu.
 # The release here builds even when Debian moved a pinned package on (RELEASE_PINS=current).
 ARM64_TIME_SCALE ?= 10
-# The tests that run the wrapper as a process: each runs for python, the binary and arm64.
-PROCESS_TESTS := tests/test_waiting.py tests/test_signals.py tests/test_exit_and_quit.py tests/test_modes.py \
-  tests/test_faults.py tests/test_group_signals.py tests/test_bad_inputs.py tests/test_meshes.py tests/test_first_minutes.py
 test: venv build podman
 	$(MAKE) release RELEASE_PINS=current
 	$(PY) -m pytest
-	SK_TEST_BIN=$(CURDIR)/dist/sidecar-killer $(PY) -m pytest $(PROCESS_TESTS) tests/test_envoy.py
+	SK_TEST_BIN=$(CURDIR)/dist/sidecar-killer $(PY) -m pytest
 	SK_TEST_BIN=$(CURDIR)/$(RELEASE_DIR)/sidecar-killer-linux-arm64 SK_TEST_TIME_SCALE=$(ARM64_TIME_SCALE) \
-	  $(PY) -m pytest -p tests.helpers.emulation $(PROCESS_TESTS) tests/test_binary.py
+	  $(PY) -m pytest -p tests.helpers.emulation
 
 # Unit and process tests of the Python entrypoint only (no Docker, no build).
 unit: venv

@@ -9,6 +9,8 @@ from entrypoint import cli, config as configuration, quitting, supervisor
 from tests.helpers.fakes import Recorder
 from tests.helpers.process import run, wrapper_command
 
+pytestmark = pytest.mark.builds("python", "binary", "emulated")
+
 BAD_VALUES = [
     (["--quit-timeout", "1e10"], {}, "--quit-timeout: '1e10' must be a number of seconds from 0 to 86400"),
     (["--ready-timeout", "inf"], {}, "--ready-timeout: 'inf' must be a number of seconds"),

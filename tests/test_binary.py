@@ -14,6 +14,8 @@ import pytest
 
 from tests.helpers.process import REPO, Wrapper, run, sigecho, slow
 
+pytestmark = pytest.mark.builds("python", "emulated")  # python: against dist/sidecar-killer, beside python -m entrypoint
+
 SH = "/bin/sh"
 
 

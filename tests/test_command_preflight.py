@@ -11,6 +11,8 @@ from tests.helpers.lifecycle import urls
 from tests.helpers.process import run, slow
 from tests.helpers.programs import MISSING_LOADER, S390, elf, script, without_loader
 
+pytestmark = pytest.mark.builds("python", "binary", "emulated")
+
 
 def dynamic_without_loader(tmp_path):
     program = without_loader(tmp_path / "app")

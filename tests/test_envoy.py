@@ -31,6 +31,8 @@ import pytest
 
 from tests.helpers.envoy import ADMIN_PORT, AGENT_PORT, READY_PORT, Pod, can_make_pods
 
+pytestmark = pytest.mark.builds("python", "binary")  # not emulated: qemu-user's own threads and limits are not the binary's
+
 SH = shutil.which("sh")
 ADMIN_READY = f"http://127.0.0.1:{ADMIN_PORT}/ready"
 QUIT_PATH = "/quitquitquit"

@@ -15,6 +15,8 @@ import pytest
 from tests.helpers.lifecycle import urls
 from tests.helpers.process import Wrapper, clean_environ, descendants_of, slow, wrapper_command
 
+pytestmark = pytest.mark.builds("python", "binary")  # not emulated: qemu-user's own threads and limits are not the binary's
+
 NOBODY = 65534
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT and not os.environ.get("CI"), reason="lowers limits of other users")

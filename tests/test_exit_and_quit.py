@@ -11,6 +11,8 @@ import pytest
 from tests.helpers.lifecycle import SH, free_port, quit_after_exit, urls
 from tests.helpers.process import REPO, run, slow, wrapper_command
 
+pytestmark = pytest.mark.builds("python", "binary", "emulated")
+
 
 # -- 2. starting the app ------------------------------------------------------------------
 def test_command_not_found_is_127_and_the_proxy_is_still_quit(sidecar):

@@ -17,6 +17,8 @@ from tests.helpers.process import run, slow
 
 from tests.helpers.emulation import emulated
 
+pytestmark = pytest.mark.builds("python", "binary", "emulated")
+
 # Whatever a sidecar sends, the wrapper's peak RSS stays within GROWTH_KIB of a run against a
 # well-behaved one (an unbounded read went to gigabytes), and the static binary under 16 MiB
 # (under emulation the emulator's own memory is counted too: only the growth is checked).

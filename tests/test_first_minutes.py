@@ -9,6 +9,8 @@ import pytest
 from tests.helpers.process import run, slow
 from tests.helpers.lifecycle import SH, urls
 
+pytestmark = pytest.mark.builds("python", "binary", "emulated")
+
 
 @pytest.mark.parametrize("command, code, says", [
     (["/no/such/app"], 127, "cannot run '/no/such/app': not found"),

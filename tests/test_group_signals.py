@@ -14,6 +14,8 @@ import pytest
 
 from tests.helpers.process import REPO, sigecho, wait_until, wrapper_command
 
+pytestmark = pytest.mark.builds("python", "binary", "emulated")
+
 ROUNDS = 3
 
 

@@ -10,6 +10,8 @@ from tests.helpers.process import REPO, run
 from tests.test_native_sidecar import status
 from tests.helpers.lifecycle import NETNS, SH, in_netns, urls
 
+pytestmark = pytest.mark.builds("python", "binary", "emulated")
+
 NATIVE = status(["istio-init", "istio-proxy"], None)
 CLASSIC = status(["istio-init"], ["istio-proxy"])
 

@@ -9,6 +9,8 @@ import pytest
 from tests.helpers.lifecycle import send_and_see, SH, free_port, urls
 from tests.helpers.process import run, sigecho
 
+pytestmark = pytest.mark.builds("python", "binary", "emulated")
+
 
 # -- 7. usage errors ------------------------------------------------------------------------------
 @pytest.mark.parametrize("args, env, needle", [

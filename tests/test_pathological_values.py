@@ -12,6 +12,8 @@ import pytest
 from entrypoint.config import OPTIONS
 from tests.helpers.process import run, slow
 
+pytestmark = pytest.mark.builds("python", "binary", "emulated")
+
 HUGE = "1" * 120_000
 DURATION_VARIABLES = ["SIDECAR_KILLER_READY_TIMEOUT", "WAIT_FOR_ENVOY_TIMEOUT", "QUIT_WITHOUT_ENVOY_TIMEOUT",
                       "QUIT_REQUEST_TIMEOUT"]

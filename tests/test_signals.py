@@ -10,6 +10,8 @@ import pytest
 from tests.helpers.lifecycle import send_and_see, SH, urls, wrapper_python_pid
 from tests.helpers.process import children_of, run, sigecho, wait_until
 
+pytestmark = pytest.mark.builds("python", "binary", "emulated")
+
 
 # -- 3. signals reach the app ----------------------------------------------------------------
 FORWARDED = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGALRM", "SIGWINCH",

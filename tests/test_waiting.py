@@ -13,6 +13,8 @@ import pytest
 from tests.helpers.lifecycle import NETNS, SH, free_port, in_netns, urls
 from tests.helpers.process import REPO, run, sigecho, slow, wait_until
 
+pytestmark = pytest.mark.builds("python", "binary", "emulated")
+
 
 # -- 1. readiness -----------------------------------------------------------------------
 def test_app_starts_only_once_the_proxy_is_ready_and_quit_follows(sidecar, tmp_path):
