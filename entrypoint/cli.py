@@ -69,7 +69,7 @@ def run_lifecycle(config: configuration.Config, environ: dict, log: Logger) -> i
         except Exception as error:  # before the app started (after it, run_app contains its own)
             code = internal_error(log, error)
     try:
-        finish(config, proxy, quitting.reason_to_keep(config.quit_on, code, proxy is None, absent, native), log)
+        finish(config, proxy, quitting.reason_to_keep(config, code, absent, native), log)
     except Exception as error:
         internal_error(log, error)
     return code
@@ -83,9 +83,14 @@ def sidecar_kind(config: configuration.Config, log: Logger) -> str:
     return why if native else ""
 
 
-# What to do when there is no sidecar, said wherever that is the likely cause.
-LOCAL_RUN = ("To run without one: SIDECAR_KILLER_DISABLED=true; for one image with and without a "
-             "mesh: SIDECAR_KILLER_NO_PROXY_GRACE=30")
+def local_run(config: configuration.Config) -> str:
+    """What to do when there is no sidecar, said wherever that is the likely cause."""
+    disabled, grace = configuration.BY_NAME["disabled"].env, configuration.BY_NAME["no_proxy_grace"]
+    if config.no_proxy_grace:
+        return (f"To run without one: {disabled}=true; with {config.named('no_proxy_grace')} "
+                f"{config.no_proxy_grace:g}, the app runs without a proxy once nothing has listened "
+                "on the proxy's ports for that long")
+    return f"To run without one: {disabled}=true; for one image with and without a mesh: {grace.env}=30"
 
 
 def wait(config: configuration.Config, proxy: Proxy, log: Logger) -> tuple:
@@ -99,7 +104,7 @@ def wait(config: configuration.Config, proxy: Proxy, log: Logger) -> tuple:
     def progress(waited: float, last) -> None:
         left = f"{config.ready_timeout - waited:.0f}s left" if config.ready_timeout else "no time limit"
         if not proxy.seen:
-            hint = f"; no sidecar in this pod? {LOCAL_RUN}" if waited < 2 * readiness.PROGRESS_INTERVAL else ""
+            hint = f"; no sidecar in this pod? {local_run(config)}" if waited < 2 * readiness.PROGRESS_INTERVAL else ""
             log.info("still_waiting", f"still waiting for the proxy at {config.ready_url}: nothing listens there "
                      f"yet ({left}){hint}", waited=round(waited, 3))
         else:
@@ -116,12 +121,12 @@ def wait(config: configuration.Config, proxy: Proxy, log: Logger) -> tuple:
         return exitcodes.SIGNAL_BASE + outcome.signal, False
     if outcome.absent:
         log.info("proxy_absent", f"no proxy in this pod: nothing listened at {proxy.where()} for "
-                 f"{outcome.waited:.1f}s (--no-proxy-grace); running the app without waiting for or "
+                 f"{outcome.waited:.1f}s ({config.named('no_proxy_grace')}); running the app without waiting for or "
                  "quitting a proxy", waited=waited)
         return None, True
     if not proxy.seen:
         log.warning("no_proxy", f"nothing listens at {config.ready_url} after {outcome.waited:.1f}s "
-                    f"(every connection refused): is the sidecar injected into this pod? {LOCAL_RUN}",
+                    f"(every connection refused): is the sidecar injected into this pod? {local_run(config)}",
                     waited=waited)
     else:
         last = outcome.last.describe() if outcome.last is not None else "none"
@@ -130,8 +135,9 @@ def wait(config: configuration.Config, proxy: Proxy, log: Logger) -> tuple:
     if config.on_ready_timeout == "run":
         return None, False
     advice = ("no proxy ever listened" if not proxy.seen
-              else "raise --ready-timeout, or use --on-ready-timeout=run if the app can start without the mesh")
-    log.error("not_started", f"not starting the app (--on-ready-timeout=fail): {advice}")
+              else f"raise {config.named('ready_timeout')}, or use --on-ready-timeout=run if the app can start "
+                   "without the mesh")
+    log.error("not_started", f"not starting the app ({config.setting('on_ready_timeout')}): {advice}")
     return exitcodes.UNAVAILABLE, False
 
 

@@ -32,7 +32,8 @@ def _base(text: str):
 
 
 def settings(environ: dict, preset_quit_url: str) -> dict:
-    """Our option values implied by scuttle/linkerd-await variables: {option name: value}."""
+    """Our option values implied by scuttle/linkerd-await variables: {option name: (value, the
+    variable that implied it)}."""
     def get(name, parse):
         text = environ.get(name, "")
         if text == "":
@@ -52,37 +53,45 @@ def settings(environ: dict, preset_quit_url: str) -> dict:
     wait_for = get("WAIT_FOR_ENVOY_TIMEOUT", _duration)
 
     if admin is not None:
-        found["ready_url"] = admin
-    if get("START_WITHOUT_ENVOY", _scuttle_bool) or (generic_only and admin is None):
-        found["no_wait"] = True
+        found["ready_url"] = admin, "ENVOY_ADMIN_API"
+    if get("START_WITHOUT_ENVOY", _scuttle_bool):
+        found["no_wait"] = True, "START_WITHOUT_ENVOY"
+    elif generic_only and admin is None:
+        found["no_wait"] = True, "GENERIC_QUIT_ONLY"
     elif quit_without is not None and quit_without > 0:
-        found["ready_timeout"], found["on_ready_timeout"] = quit_without, "fail"
+        found["ready_timeout"] = quit_without, "QUIT_WITHOUT_ENVOY_TIMEOUT"
+        found["on_ready_timeout"] = "fail", "QUIT_WITHOUT_ENVOY_TIMEOUT"
     elif wait_for is not None:
-        found["ready_timeout"], found["on_ready_timeout"] = max(wait_for, 0.0), "run"
+        found["ready_timeout"] = max(wait_for, 0.0), "WAIT_FOR_ENVOY_TIMEOUT"
+        found["on_ready_timeout"] = "run", "WAIT_FOR_ENVOY_TIMEOUT"
 
     istio = get("ISTIO_QUIT_API", lambda t: parse_url(_base(t) + "/quitquitquit"))
     if generic_only:
-        found["quit_urls"] = tuple(generic)
-        found["quit_on"] = "always" if generic else "never"
+        found["quit_urls"] = tuple(generic), "GENERIC_QUIT_ONLY"
+        found["quit_on"] = ("always" if generic else "never"), "GENERIC_QUIT_ONLY"
     else:
         if generic or istio is not None:
-            found["quit_urls"] = tuple(generic) + ((istio or parse_url(preset_quit_url)),)
-        if get("NEVER_KILL_ISTIO", _scuttle_bool) or (admin is not None and not is_loopback(admin.host)):
-            found["quit_on"] = "never"
+            found["quit_urls"] = (tuple(generic) + ((istio or parse_url(preset_quit_url)),),
+                                  "ISTIO_QUIT_API" if istio is not None else "GENERIC_QUIT_ENDPOINTS")
+        if get("NEVER_KILL_ISTIO", _scuttle_bool):
+            found["quit_on"] = "never", "NEVER_KILL_ISTIO"
+        elif admin is not None and not is_loopback(admin.host):  # scuttle quits only a local Envoy
+            found["quit_on"] = "never", "ENVOY_ADMIN_API off loopback"
         elif get("NEVER_KILL_ISTIO_ON_FAILURE", _scuttle_bool):
-            found["quit_on"] = "success"
+            found["quit_on"] = "success", "NEVER_KILL_ISTIO_ON_FAILURE"
 
     quit_timeout = get("QUIT_REQUEST_TIMEOUT", _duration)
     if quit_timeout is not None:
         if quit_timeout < 0:
             raise CompatError(f"QUIT_REQUEST_TIMEOUT: {quote(environ['QUIT_REQUEST_TIMEOUT'])} must not be negative")
-        found["quit_timeout"] = quit_timeout
+        found["quit_timeout"] = quit_timeout, "QUIT_REQUEST_TIMEOUT"
     logging = get("SCUTTLE_LOGGING", _scuttle_bool)
     if logging is not None:
-        found["log_level"] = "info" if logging else "quiet"
+        found["log_level"] = ("info" if logging else "quiet"), "SCUTTLE_LOGGING"
     # linkerd-await: any non-empty value disables it, even "false".
-    if environ.get("LINKERD_AWAIT_DISABLED") or environ.get("LINKERD_DISABLED"):
-        found["disabled"] = True
+    for name in ("LINKERD_AWAIT_DISABLED", "LINKERD_DISABLED"):
+        if environ.get(name):
+            found["disabled"] = True, name
     return found
 
 

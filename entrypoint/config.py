@@ -144,16 +144,29 @@ class Config:
         "disabled",                # bool
         "check_ready",             # bool
         "quit_only",               # bool
+        "origin",                  # dict: option name -> where its value came from (flag or variable)
     )
 
     def __init__(self, command: list | None = None, action: str = "run"):
         self.command = [] if command is None else command
         self.action = action
+        self.origin = {}
         for option in OPTIONS:  # the defaults live in the option table alone
             setattr(self, option.name, option.initial)
 
+    def named(self, name: str) -> str:
+        """How the user set option ``name``: its flag, its variable, or a scuttle or linkerd-await
+        variable; the flag when it was not set."""
+        return self.origin.get(name) or BY_NAME[name].flag
+
+    def setting(self, name: str) -> str:
+        """Option ``name``'s value as its flag would set it, and which variable set it if one
+        did: "--quit-on=never", "NEVER_KILL_ISTIO means --quit-on=never"."""
+        flag = f"{BY_NAME[name].flag}={getattr(self, name)}"
+        return flag if self.named(name).startswith("--") else f"{self.named(name)} means {flag}"
+
     def _values(self) -> dict:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in self.__slots__ if name != "origin"}
 
     def __repr__(self) -> str:
         return "Config(" + ", ".join(f"{name}={value!r}" for name, value in self._values().items()) + ")"
@@ -215,6 +228,11 @@ def _check_command(argv: list, command: list) -> None:
     ends), or a switch followed by a value, which a switch does not take."""
     if not command:
         return
+    if command[0] in ("-h", "--help", "-V", "--version") and "/" not in command[0]:
+        raise UsageError(f"{quote(command[0])} comes after '--', where the app's command starts, and no program has "
+                         f"that name: for sidecar-killer's own, put it before '--' (with an image whose ENTRYPOINT "
+                         f"ends in '--': docker run --rm --entrypoint /sidecar-killer IMAGE {command[0]}); "
+                         f"for the app's, name the app first (docker run --rm IMAGE /app {command[0]})")
     option = BY_FLAG.get(command[0].partition("=")[0])
     if option is not None:
         raise UsageError(f"{quote(command[0])} comes after '--', where the app's command starts: put options "
@@ -334,25 +352,24 @@ def load(argv: list, environ: dict) -> Config:
     config = Config(command=command, action=action)
     if action != "run":
         return config
-    chosen = set()
     for option in OPTIONS:
         if option.name in given:
-            value = given[option.name]
+            value, config.origin[option.name] = given[option.name], option.flag
         elif environ.get(option.env, "") != "" or (option.parse is None and option.env in environ):
-            value = _convert(option, environ[option.env], option.env)
+            value, config.origin[option.name] = _convert(option, environ[option.env], option.env), option.env
         else:
             continue
         setattr(config, option.name, value)
-        chosen.add(option.name)
 
     preset = MESH_PRESETS[config.mesh]
     try:
         implied = compat.settings(environ, preset["quit_urls"])
     except ValueError as error:
         raise UsageError(str(error)) from None
-    for name, value in implied.items():
-        if name not in chosen:
+    for name, (value, source) in implied.items():
+        if name not in config.origin:
             setattr(config, name, value)
+            config.origin[name] = source
     if config.ready_url is None:
         config.ready_url = parse_url(preset["ready_url"])
     if not config.quit_urls and "quit_urls" not in implied:  # GENERIC_QUIT_ONLY without endpoints: none

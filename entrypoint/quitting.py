@@ -49,10 +49,12 @@ class Keep(namedtuple("Keep", "event line")):
     __slots__ = ()
 
 
-def reason_to_keep(quit_on: str, exit_code: int, disabled: bool, absent: bool, native: str) -> Keep | None:
+def reason_to_keep(config, exit_code: int, absent: bool, native: str) -> Keep | None:
     """None to quit the proxy, else why not: every reason not to quit in one place.
-    ``native``: why the proxy is a native sidecar, "" when it is classic."""
-    if disabled:
+    ``absent``: the pod has no proxy; ``native``: why the proxy is a native sidecar, "" when it
+    is classic. Lines name the setting as the user made it (config.named)."""
+    quit_on = config.quit_on
+    if config.disabled:
         return Keep(event="disabled", line="")
     if absent:
         return Keep(event="proxy_absent", line="")
@@ -60,7 +62,8 @@ def reason_to_keep(quit_on: str, exit_code: int, disabled: bool, absent: bool, n
         return Keep(event="proxy_native", line=f"not quitting the proxy: it is a native sidecar ({native}); "
                                                "the kubelet stops it once this container has ended")
     if quit_on == "never" or (quit_on == "success" and exit_code != 0):
-        return Keep(event="proxy_kept", line=f"leaving the proxy running (--quit-on={quit_on}, exit code {exit_code})")
+        return Keep(event="proxy_kept", line=f"leaving the proxy running ({config.setting('quit_on')}, "
+                                             f"exit code {exit_code})")
     return None
 
 
@@ -121,6 +124,12 @@ class _Quits:
             last_try = backoff >= remaining - MIN_ANSWER_TIME
             yield from waiting.sleep(waiting.Deadline.after(min(backoff, remaining - MIN_ANSWER_TIME)))
             backoff = min(backoff * 2, MAX_BACKOFF)
+        if answer.refused and not proxy.seen and not self.retry_unseen:
+            # Nothing of the proxy ever answered in this run (no sidecar, or the app never
+            # started): nothing to quit, and nothing to warn about.
+            log.info("no_proxy_to_quit", f"no proxy to quit: nothing listens at {url}, and no port of the "
+                     f"proxy answered in this run", url=str(url))
+            return False
         advice = hint(url, answer)
         log.warning("quit_failed",
                     f"could not quit the proxy: POST {url}: {answer.describe()} "

@@ -449,8 +449,8 @@ def test_an_option_takes_everything_after_its_help_by_keyword():
 
 
 def test_configs_slots_are_the_options_exactly():
-    assert Config.__slots__[:2] == ("command", "action")
-    assert Config.__slots__[2:] == tuple(option.name for option in OPTIONS)
+    assert Config.__slots__[:2] == ("command", "action") and Config.__slots__[-1] == "origin"
+    assert Config.__slots__[2:-1] == tuple(option.name for option in OPTIONS)
     config = Config()
     with pytest.raises(AttributeError):
         config.ready_timout = 5  # a typo is an error, not a new attribute

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.helpers.process import run, slow
-from tests.helpers.lifecycle import SH, urls
+from tests.helpers.lifecycle import SH, free_port, urls
 
 pytestmark = pytest.mark.builds("python", "binary", "emulated")
 
@@ -82,3 +82,49 @@ def test_quit_only_says_what_its_exit_code_is():
     w = run(["--quit-only", "--quit-url", "http://127.0.0.1:9/q", "--quit-timeout", "0.2"])
     assert w.returncode == 1
     assert "--quit-only exits 1" in w.stderr and "exit code is unchanged" not in w.stderr
+
+
+@pytest.mark.parametrize("word", ["--help", "-h", "--version", "-V"])
+def test_help_or_version_given_to_the_image_says_how_to_ask_the_wrapper(word):
+    """`docker run IMAGE --help` with ENTRYPOINT ["/sidecar-killer", "--"]: the app's command is
+    `--help`, a program nobody has; the line says how to ask the wrapper, and the app."""
+    w = run(["--", word])
+    assert w.returncode == 64
+    assert f"docker run --rm --entrypoint /sidecar-killer IMAGE {word}" in w.stderr
+    assert f"docker run --rm IMAGE /app {word}" in w.stderr
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["--ready-timeout", "0.5", "--", "true"], 69),  # no proxy ever listened
+    (["--", "/no/such/app"], 127),                    # said before any wait
+])
+def test_with_no_sidecar_at_all_nothing_warns_of_a_failed_quit(argv, code):
+    """Nothing of the proxy ever answered: one info line says there is nothing to quit; no
+    'could not quit' warning sends the reader after the wrong problem."""
+    port = free_port()
+    w = run(["--ready-url", f"http://127.0.0.1:{port}/ready", "--quit-url", f"http://127.0.0.1:{port}/quit", *argv])
+    assert w.returncode == code
+    assert "could not quit" not in w.stderr
+    assert f"no proxy to quit: nothing listens at http://127.0.0.1:{port}/quit" in w.stderr
+
+
+def test_a_timeout_set_through_scuttles_variable_is_named_as_set(sidecar):
+    """The advice names what the user set (QUIT_WITHOUT_ENVOY_TIMEOUT), not our flag."""
+    fake = sidecar(ready_after=3600)
+    w = run(["--ready-url", fake.ready_url, "--quit-url", fake.quit_url, "--", "true"],
+            extra_env={"QUIT_WITHOUT_ENVOY_TIMEOUT": "1s"})
+    assert w.returncode == 69
+    assert ("not starting the app (QUIT_WITHOUT_ENVOY_TIMEOUT means --on-ready-timeout=fail): "
+            "raise QUIT_WITHOUT_ENVOY_TIMEOUT") in w.stderr
+
+
+def test_the_local_run_hint_fits_a_grace_already_set():
+    """SIDECAR_KILLER_NO_PROXY_GRACE=7 and still waiting at 5 s: the hint does not suggest a grace."""
+    port = free_port()
+    w = run(["--ready-url", f"http://127.0.0.1:{port}/ready", "--quit-url", f"http://127.0.0.1:{port}/q", "--", "true"],
+            extra_env={"SIDECAR_KILLER_NO_PROXY_GRACE": "7"}, timeout=30)
+    assert w.returncode == 0
+    still = next(line for line in w.stderr_lines if "still waiting" in line)
+    assert "with SIDECAR_KILLER_NO_PROXY_GRACE 7, the app runs without a proxy" in still
+    assert "NO_PROXY_GRACE=30" not in w.stderr
+    assert "(SIDECAR_KILLER_NO_PROXY_GRACE); running the app without" in w.stderr

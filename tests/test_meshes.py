@@ -89,3 +89,12 @@ def test_consul_and_kuma_presets_on_their_real_ports(tmp_path, mesh, sidecar_arg
     if mesh == "consul":
         exited = next(e for e in events if e.get("event") == "exited")
         assert exited["t"] - quits[0]["t"] >= 2.5, "the proxy went on for its grace"
+
+
+def test_the_stand_in_proxy_serves_each_meshs_own_ports():
+    """`make fake-proxy`'s proxy with --mesh NAME listens where --mesh NAME looks."""
+    from entrypoint.config import MESH_PRESETS
+    from entrypoint.values import parse_url
+    from tests.helpers.fake_sidecar import MESH_PORTS
+    for mesh, urls in MESH_PRESETS.items():
+        assert MESH_PORTS[mesh] == (parse_url(urls["ready_url"]).port, parse_url(urls["quit_urls"]).port), mesh

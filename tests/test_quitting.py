@@ -4,6 +4,7 @@ import signal
 import pytest
 
 from entrypoint import quitting
+from entrypoint.config import load
 from entrypoint.http_request import Answer
 from tests.helpers.fakes import CLOSED, REFUSED, Recorder, ScriptedNet, faked_time, in_turn
 
@@ -210,14 +211,25 @@ def test_retry_backoff_doubles_up_to_a_second():
     ("always", 0, None), ("always", 3, None), ("success", 0, None), ("success", 1, "proxy_kept"),
     ("success", 143, "proxy_kept"), ("never", 0, "proxy_kept")])
 def test_reason_to_keep_the_proxy(quit_on, code, event):
-    keep = quitting.reason_to_keep(quit_on, code, False, False, "")
+    keep = quitting.reason_to_keep(load(["--quit-on", quit_on, "--", "app"], {}), code, False, "")
     assert (keep and keep.event) == event
     if keep:
-        assert f"--quit-on={quit_on}, exit code {code}" in keep.line
+        assert f"(--quit-on={quit_on}, exit code {code})" in keep.line
+
+
+@pytest.mark.parametrize("environ, says", [
+    ({"SIDECAR_KILLER_QUIT_ON": "never"}, "SIDECAR_KILLER_QUIT_ON means --quit-on=never"),
+    ({"NEVER_KILL_ISTIO": "true"}, "NEVER_KILL_ISTIO means --quit-on=never"),
+    ({"ENVOY_ADMIN_API": "http://10.1.2.3:15000"}, "ENVOY_ADMIN_API off loopback means --quit-on=never"),
+])
+def test_the_reason_names_the_setting_as_the_user_made_it(environ, says):
+    keep = quitting.reason_to_keep(load(["--", "app"], environ), 0, False, "")
+    assert keep.event == "proxy_kept" and says in keep.line
 
 
 def test_no_proxy_to_quit_when_disabled_absent_or_native():
-    assert quitting.reason_to_keep("always", 0, True, False, "") == ("disabled", "")
-    assert quitting.reason_to_keep("always", 0, False, True, "") == ("proxy_absent", "")
-    event, line = quitting.reason_to_keep("always", 0, False, False, "--native-sidecar")
+    config = load(["--", "app"], {})
+    assert quitting.reason_to_keep(load(["--disabled", "--", "app"], {}), 0, False, "") == ("disabled", "")
+    assert quitting.reason_to_keep(config, 0, True, "") == ("proxy_absent", "")
+    event, line = quitting.reason_to_keep(config, 0, False, "--native-sidecar")
     assert event == "proxy_native" and "native sidecar (--native-sidecar)" in line

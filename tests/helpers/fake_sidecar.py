@@ -238,11 +238,15 @@ class FakeSidecar:
                 self.on_quit()
 
 
+# Each mesh's proxy ports as its sidecar serves them (sidecar-killer's --mesh presets).
+MESH_PORTS = {"istio": (15021, 15020), "linkerd": (4191, 4191), "consul": (19000, 20600), "kuma": (9902, 9901)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--ready-port", type=int, default=15021)
-    parser.add_argument("--quit-port", type=int, default=15020)
+    parser.add_argument("--ready-port", type=int, default=None, help="default: the mesh's (istio 15021)")
+    parser.add_argument("--quit-port", type=int, default=None, help="default: the mesh's (istio 15020)")
     parser.add_argument("--listen-after", type=float, default=0.0)
     parser.add_argument("--ready-after", type=float, default=0.0)
     parser.add_argument("--quit-mode", default="ok")
@@ -251,9 +255,11 @@ def main(argv=None) -> int:
     parser.add_argument("--exit-after", type=float, default=0.0,
                         help="exit 0 after this many seconds even without a quit (0: never)")
     args = parser.parse_args(argv)
+    ready_port, quit_port = MESH_PORTS[args.mesh]
 
     started = time.monotonic()
-    sidecar = FakeSidecar(ready_port=args.ready_port, quit_port=args.quit_port, host=args.host,
+    sidecar = FakeSidecar(ready_port=args.ready_port or ready_port, quit_port=args.quit_port or quit_port,
+                          host=args.host,
                           listen_after=args.listen_after, ready_after=args.ready_after,
                           quit_mode=args.quit_mode, quit_exit=args.quit_exit, mesh=args.mesh)
     printed = 0

@@ -12,11 +12,10 @@ proxy only once it has looked at the waiting wrapper (as when the kubelet still 
 image): that is the hardest case for the wait, and leaves time to read the wrapper's process.
 
 What podman cannot do that the manifests ask for, and where that part is covered instead:
-- `startupProbe`: ignored by `podman kube play`. Here its exec command is run once in the
-  waiting container, as the kubelet would, and must answer "not ready" (exit 1). Its numbers
-  (period x failureThreshold beyond the ready timeout, timeoutSeconds) are checked on the
-  manifest text in tests/test_manifests.py (test_check_ready_startup_probe); --check-ready's
-  answers in tests/test_modes.py and as a HEALTHCHECK in tests/docker/test_image.py.
+- Probes: the Job manifests have none (tests/test_manifests.py says why). `--check-ready`, as an
+  exec probe of a long-running workload would run it, is exec'd once in the waiting container
+  and must answer "not ready" (exit 1); its answers are also checked in tests/test_modes.py and
+  as a HEALTHCHECK in tests/docker/test_image.py.
 - Pod-level `runAsNonRoot` and `seccompProfile: RuntimeDefault`: not enforced as such (podman
   would start a root container; it applies its default seccomp profile to every container
   anyway). Here: the uid the kernel gives the wrapper is runAsUser's, not 0, and a seccomp
@@ -160,10 +159,9 @@ def test_manifest_as_a_pod(path, doc, pod_images, kube_pods):
     pod.start(app)
     creds = pod.credentials(app)
     assert_hardening_in_force(case, creds)
-    probe = case.app.get("startupProbe", {}).get("exec")
-    if probe:  # podman ignores startupProbe: run its command as the kubelet would
-        result = pod.exec(app, probe["command"])
-        assert result.returncode == 1, f"{probe['command']} while no proxy runs: {result}{pod.explain()}"
+    if not case.config.no_proxy_grace:  # an exec probe in the container's own environment
+        result = pod.exec(app, ["/sidecar-killer", "--check-ready"])
+        assert result.returncode == 1, f"--check-ready while no proxy runs: {result}{pod.explain()}"
     assert pod.state(app)["Status"] == "running", "the wrapper must wait for the proxy" + pod.explain()
     assert "started" not in pod.stdout(app), "the app ran before the proxy was ready" + pod.explain()
 
