@@ -1,6 +1,4 @@
 """sidecar-killer's lifecycle, top to bottom: configure, wait for the proxy, run the app, quit."""
-from __future__ import annotations
-
 import os
 import sys
 import time

@@ -8,11 +8,9 @@ file (one pread; one more only when the ELF loader's name lies beyond), and noth
 or a device, so the start costs nothing measurable. spawn() starts the app and explains any
 failure the same way.
 """
-from __future__ import annotations
-
 import errno
 import os
-import signal
+import _signal as signal  # the C module: signal.py brings enum
 import stat
 
 from entrypoint import exitcodes

@@ -2,8 +2,6 @@
 
 They rank below our own flags and SIDECAR_KILLER_* variables, above the --mesh preset.
 """
-from __future__ import annotations
-
 from entrypoint.values import (MAX_SECONDS, MAX_VALUE_LENGTH, is_loopback, parse_go_duration, parse_url, parse_urls,
                                quote)
 

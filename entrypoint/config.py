@@ -3,13 +3,11 @@
 Precedence, highest first: command-line flag, ``SIDECAR_KILLER_*`` variable, a scuttle or
 linkerd-await variable (compat.py), the ``--mesh`` preset, the built-in default.
 """
-from __future__ import annotations
-
-from collections import namedtuple
 
 from entrypoint import compat, exitcodes
 from entrypoint.values import (BOOLEAN_WORDS, MAX_URLS, MAX_VALUE_LENGTH, choice, is_loopback, parse_bool,
                                parse_seconds, parse_url, parse_urls, quote)
+from entrypoint.record import Record
 
 ENV_PREFIX = "SIDECAR_KILLER_"
 
@@ -47,13 +45,14 @@ class UsageError(Exception):
 ANNOTATION_LENGTH = 262144
 
 
-class Option(namedtuple("Option", "name help parse default metavar repeat flag_name max_length")):
+class Option(Record):
     """name: attribute of Config; the flag is --name-with-dashes.
     parse: None for a switch (the flag alone is true, --switch=BOOL and the variable take
     BOOLEAN_WORDS). repeat: the flag may repeat, each value comma-separated as the variable is,
     and the values accumulate. flag_name: when the flag differs from the attribute name.
     max_length: the longest value taken, checked before it is parsed."""
     __slots__ = ()
+    fields = ("name", "help", "parse", "default", "metavar", "repeat", "flag_name", "max_length")
 
     def __new__(cls, name: str, help: str, *, parse=None, default=None, metavar: str = "",
                 repeat: bool = False, flag_name: str = "", max_length: int = MAX_VALUE_LENGTH):

@@ -7,17 +7,15 @@ request's deadline, however slowly the bytes arrive. The socket is non-blocking 
 for it goes through waiting.py, so requests run side by side on one thread and a stop signal
 ends them at once.
 """
-from __future__ import annotations
-
 import errno
 import os
 import select
-import socket
-from collections import namedtuple
+import _socket as socket  # the C module: socket.py brings enum and selectors
 
 from entrypoint import waiting
 from entrypoint.lookup import addresses
 from entrypoint.values import Url
+from entrypoint.record import Record
 
 HEAD_LIMIT = 16384
 
@@ -26,11 +24,13 @@ class BadAnswer(Exception):
     """No HTTP answer came whole (garbage, too long, closed); the message says which."""
 
 
-class Answer(namedtuple("Answer", "status error refused connected", defaults=(None, "", False, False))):
+class Answer(Record):
     """status: the HTTP status, None when nothing answered; error: why nothing answered;
     refused: nothing listens, which costs the sidecar nothing, not even a log line;
     connected: something accepted the connection (an answer or not): proof that it listens."""
     __slots__ = ()
+    fields = ("status", "error", "refused", "connected")
+    defaults = {"status": None, "error": "", "refused": False, "connected": False}
 
     @property
     def ok(self) -> bool:

@@ -3,9 +3,6 @@
 The static binary carries them as the built-in module ``_sidecar_killer`` (launcher/native.c): it
 cannot load libc with ctypes. ``python -m entrypoint`` reaches libc through ctypes instead.
 """
-from __future__ import annotations
-
-import functools
 
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
@@ -15,10 +12,15 @@ except ImportError:
     _builtin = None
 
 
-@functools.cache
+_opened = None
+
+
 def _libc():  # opened once for both calls
-    import ctypes  # only outside the static binary, and only when called
-    return ctypes.CDLL(None, use_errno=True)
+    global _opened
+    if _opened is None:
+        import ctypes  # only outside the static binary, and only when called
+        _opened = ctypes.CDLL(None, use_errno=True)
+    return _opened
 
 
 def set_child_subreaper() -> bool:

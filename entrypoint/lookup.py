@@ -8,10 +8,8 @@ mesh preset is an IP literal). Where no thread can be started (the pod's pid lim
 name is looked up on this thread: bounded then by the resolver's own timeouts and attempts
 (/etc/resolv.conf), not by the caller's deadline.
 """
-from __future__ import annotations
-
 import _thread
-import socket
+import _socket as socket  # the C module: socket.py brings enum and selectors
 
 from entrypoint import waiting
 from entrypoint.values import ip_family

@@ -15,8 +15,6 @@ Read from what the pod's annotations say, passed in through the Downward API:
 
 The JSON is read by the small parser below: ``json`` would bring ``re`` into the start.
 """
-from __future__ import annotations
-
 # Istio's status annotation is a few hundred bytes; anything far beyond that is not it.
 MAX_STATUS_LENGTH = 65536
 # Go's strconv.ParseBool, with which Linkerd's injector reads its annotation: these words

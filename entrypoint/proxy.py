@@ -5,17 +5,16 @@ What was seen is the evidence a quit is judged by (quitting.py): a port that ref
 proves the proxy gone only if something listened there earlier in this run. Only a connection
 accepted counts as seen: an unreachable network or a missing address proves nothing.
 """
-from __future__ import annotations
-
-from collections import namedtuple
-
 from entrypoint import http_request, waiting
 from entrypoint.values import Url, address
+from entrypoint.record import Record
 
 
-class Net(namedtuple("Net", "request knock", defaults=(http_request.request, http_request.knock))):
+class Net(Record):
     """The two ways we touch the network, both tasks (waiting.py); tests pass their own."""
     __slots__ = ()
+    fields = ("request", "knock")
+    defaults = {"request": http_request.request, "knock": http_request.knock}
 
 
 class Proxy:

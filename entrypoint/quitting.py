@@ -12,14 +12,12 @@ Every quit URL runs side by side, each on its own evidence, so the pod's end wai
 tasks on this thread (waiting.py): a quit needs no new thread or process, so it still goes out
 when the pod's pid limit is full.
 """
-from __future__ import annotations
-
-from collections import namedtuple
 
 from entrypoint import signals, waiting
 from entrypoint.http_request import Answer
 from entrypoint.proxy import Proxy
 from entrypoint.values import Url, address
+from entrypoint.record import Record
 
 FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 1.0
@@ -44,9 +42,10 @@ def hint(url: Url, answer: Answer) -> str:
     return HINTS.get(answer.status, "")
 
 
-class Keep(namedtuple("Keep", "event line")):
+class Keep(Record):
     """Why the proxy is not quit: the log event and its line ("" when said already)."""
     __slots__ = ()
+    fields = ("event", "line")
 
 
 def reason_to_keep(config, exit_code: int, absent: bool, native: str) -> Keep | None:

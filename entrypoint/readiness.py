@@ -1,11 +1,9 @@
 """Wait until the proxy says it is ready, promptly but without flooding its log."""
-from __future__ import annotations
-
-import signal
-from collections import namedtuple
+import _signal as signal  # the C module: signal.py brings enum
 
 from entrypoint import signals, waiting
 from entrypoint.proxy import Proxy
+from entrypoint.record import Record
 
 # Refused costs the sidecar nothing (Envoy is not listening yet): poll often to start promptly.
 REFUSED_INTERVAL = 0.02
@@ -21,11 +19,13 @@ MIN_PROBE_TIME = 0.1
 PROGRESS_INTERVAL = 5.0
 
 
-class Outcome(namedtuple("Outcome", "ready waited last signal absent", defaults=(None, False))):
+class Outcome(Record):
     """ready: bool; waited: seconds; last: the last Answer or None; signal: a STOP_WAITING
     signal that ended the wait; absent: nothing listened at any of the proxy's ports for the
     whole no-proxy grace (there is no proxy in this pod)."""
     __slots__ = ()
+    fields = ("ready", "waited", "last", "signal", "absent")
+    defaults = {"signal": None, "absent": False}
 
 
 class _Wait:

@@ -5,10 +5,8 @@ wait (waiting.py), so none is lost
 while we wait for the proxy or start the app, none runs a Python handler late, and the process
 never dies by one: as PID 1 a signal death would lose the app's exit code and the quit.
 """
-from __future__ import annotations
-
 import os
-import signal
+import _signal as signal  # the C module: signal.py brings enum
 
 # KILL and STOP cannot be caught.
 COLLECTED = frozenset(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
@@ -29,13 +27,20 @@ def unblock() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, COLLECTED)
 
 
+# Each number's name as signal.Signals gives it: of aliases (SIGABRT, SIGIOT) the first in
+# alphabetical order.
+_NAMES = {}
+for _name in sorted(dir(signal)):
+    if _name.startswith("SIG") and not _name.startswith("SIG_"):
+        _NAMES.setdefault(getattr(signal, _name), _name)
+
+
 def name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        if signal.SIGRTMIN < signum <= signal.SIGRTMAX:
-            return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
-        return f"signal {signum}"
+    if signum in _NAMES:
+        return _NAMES[signum]
+    if signal.SIGRTMIN < signum <= signal.SIGRTMAX:
+        return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
+    return f"signal {signum}"
 
 
 def stop_self() -> None:

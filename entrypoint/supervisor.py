@@ -1,9 +1,7 @@
 """Start the app and stay with it: forward signals, reap every zombie, return its wait status."""
-from __future__ import annotations
-
 import gc
 import os
-import signal
+import _signal as signal  # the C module: signal.py brings enum
 
 from entrypoint import exitcodes, libc, signals, waiting
 from entrypoint.terminal import Terminal

@@ -4,12 +4,8 @@ URLs are parsed here rather than with urllib.parse: the grammar the proxies need
 (http://HOST[:PORT][/PATH][?QUERY]), every byte of it ends up in a request line or a log
 line, and urllib.parse would bring re and ipaddress into every start.
 """
-from __future__ import annotations
-
-import math
-import socket
-from collections import namedtuple
-from collections.abc import Callable
+import _socket as socket  # the C module: socket.py brings enum and selectors
+from entrypoint.record import Record
 
 # No duration we take means anything beyond a day; larger numbers are typos (or 1e10, which
 # the system calls that wait cannot take). --ready-timeout 0 waits without end.
@@ -23,9 +19,10 @@ _PATH_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX
                              "-._~!$&'()*+,;=:@/?%")
 
 
-class Url(namedtuple("Url", "text host port path")):
+class Url(Record):
     """A plain-HTTP endpoint: the sidecars serve HTTP on loopback, so no TLS is carried."""
     __slots__ = ()
+    fields = ("text", "host", "port", "path")
 
     def __str__(self):
         return self.text
@@ -143,7 +140,7 @@ def parse_seconds(text: str) -> float:
             raise ValueError("is not a number of seconds (like 30, 2.5, 90s or 1m30s)") from None
         nanoseconds, nonzero = scanned
         value = nanoseconds / 1e9
-    if not math.isfinite(value) or not 0 <= value <= MAX_SECONDS or (nonzero and text.lstrip()[:1] == "-"):
+    if value != value or value in (float("inf"), float("-inf")) or not 0 <= value <= MAX_SECONDS or (nonzero and text.lstrip()[:1] == "-"):
         raise ValueError(f"must be a number of seconds from 0 to {MAX_SECONDS:g}")
     if nonzero and value < 1e-9:
         raise ValueError(TOO_SMALL)
@@ -244,7 +241,7 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"is not a boolean (use {BOOLEAN_WORDS})")
 
 
-def choice(*words: str) -> Callable[[str], str]:
+def choice(*words: str):
     """One of ``words`` (lower-case), in any case and with blanks around: the word itself."""
     def parse(text: str) -> str:
         word = text.strip().lower()

@@ -11,11 +11,9 @@ meanwhile goes to the caller's policy, which may end the run (``Stopped``).
 Time and signals come from ``system``: the real clock, poll and sigtimedwait, or the tests'
 fake (tests/helpers/fakes.py FakeSystem), so no function here or above takes a clock.
 """
-from __future__ import annotations
-
 import os
 import select
-import signal
+import _signal as signal  # the C module: signal.py brings enum
 import time
 
 from entrypoint.signals import COLLECTED

@@ -1,4 +1,5 @@
 """The HTTP client's edges that no sidecar shows on loopback: status lines, several addresses."""
+import _socket
 import errno
 import socket
 
@@ -26,7 +27,7 @@ def test_anything_else_is_a_bad_answer_at_once(head):
         status_of(head)
 
 
-class Unreachable(socket.socket):
+class Unreachable(_socket.socket):
     """An IPv6 socket in a pod with IPv6 off: every connect fails with EADDRNOTAVAIL."""
     def connect_ex(self, address):
         return errno.EADDRNOTAVAIL if self.family == socket.AF_INET6 else super().connect_ex(address)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 NOT_ON_THE_DEFAULT_PATH = (
     "dataclasses", "inspect", "typing",  # ~20 ms frozen (inspect's run-time hook), see the doc
     "json", "ctypes",                    # only for JSON logs / at spawn
@@ -63,3 +65,37 @@ def test_a_closed_stdout_does_not_change_the_exit_code():
     """Started with descriptor 1 closed (sys.stdout is None), the app's code still comes back."""
     closed = _entrypoint(["--", "sh", "-c", "exit 5"], preexec_fn=lambda: __import__("os").close(1))
     assert closed.returncode == 5
+
+
+# What any start may import, whatever its path (--version, --check-ready, a disabled run, a
+# waited run): the standard library's C modules and the few Python ones os needs, and ours.
+# Nothing that brings enum, collections, functools, selectors or the socket and signal wrappers.
+MAY_IMPORT = {
+    "_collections_abc", "_operator", "_socket", "_stat", "errno", "gc", "genericpath", "os", "os.path",
+    "posixpath", "select", "stat",
+    *(f"entrypoint.{name}" for name in (
+        "buildinfo", "cli", "command", "compat", "config", "exitcodes", "http_request", "libc", "log", "lookup",
+        "native_sidecar", "proxy", "quitting", "readiness", "record", "signals", "supervisor", "terminal",
+        "values", "waiting")), "entrypoint",
+}
+# `python -m entrypoint` reaches libc through ctypes (the binary through its built-in module).
+OUTSIDE_THE_BINARY = {"ctypes", "_ctypes", "ctypes._endian", "struct", "_struct", "types"}
+
+
+@pytest.mark.parametrize("argv", [
+    ["--version"],
+    ["--check-ready", "--ready-url", "http://127.0.0.1:9/ready"],
+    ["--disabled", "--", "true"],
+    ["--ready-timeout", "0.2", "--ready-url", "http://127.0.0.1:9/r", "--quit-url", "http://127.0.0.1:9/q", "--", "true"],
+], ids=["version", "check-ready", "disabled", "waited"])
+def test_each_start_imports_only_what_it_uses(argv):
+    script = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "from entrypoint import cli\n"
+        f"cli.main({argv!r}, {{'PATH': '/usr/bin:/bin'}})\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))\n"
+    )
+    out = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent).stdout.splitlines()[-1]
+    assert set(out.split()) - MAY_IMPORT - OUTSIDE_THE_BINARY == set()
