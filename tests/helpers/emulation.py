@@ -21,13 +21,9 @@ import pytest
 # ELF e_machine of each architecture's binaries, and uname's name for it.
 MACHINES = {62: "x86_64", 183: "aarch64"}
 
-SPAWN = ("qemu-user runs glibc's posix_spawn (clone with CLONE_VFORK) as a plain fork, so an exec "
-         "failure in the child never reaches the parent: a file that is not a program 'starts' and "
-         "exits 127 (a missing or non-executable command is caught before the spawn, and passes)")
 EMULATOR_LIMITS = {
-    "test_command_not_executable_is_126[not-a-program]": SPAWN,
-    # /etc/hostname: mode 0755 on some hosts (then it is a file that is not a program)
-    "test_every_path_runs_in_the_binary_as_in_python[not executable]": SPAWN,
+    "test_an_orphan_is_adopted_by_the_wrapper":
+        "qemu-user does not emulate prctl(PR_SET_CHILD_SUBREAPER): an orphan goes to PID 1 there",
     "test_realtime_signals_are_forwarded":
         "qemu-user keeps host real-time signals for itself and maps the guest's onto others: "
         "SIGRTMIN (34) sent to the emulated process never reaches it as 34",
