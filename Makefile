@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test unit
+.PHONY: venv test unit lint-workflows lint-actionlint lint-workflow-schema lint-zizmor check-release
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: tests/requirements.txt pyproject.toml
@@ -13,17 +13,20 @@ $(VENV)/.installed: tests/requirements.txt pyproject.toml
 	$(PY) -m pip install -q -e .
 	touch $@
 
-# The whole suite: unit and process tests of `python -m entrypoint`, Docker pods of the
-# scratch image, manifests, the release's files; then the process tests again against the
-# frozen binary, and against the linux/arm64 release binary under emulation (qemu-user: the
-# tests it cannot emulate are expected to fail there, tests/helpers/emulation.py says which
-# and why; timing assertions about the wrapper's own start allow it ARM64_TIME_SCALE times).
+# The whole suite: the release workflow linted (lint-workflows), unit and process tests of
+# `python -m entrypoint`, Docker pods of the scratch image, manifests, the release's files
+# (checked against its SHA256SUMS first, as the release workflow does); then the process tests
+# again against the frozen binary, and against the linux/arm64 release binary under emulation
+# (qemu-user: the tests it cannot emulate are expected to fail there, tests/helpers/emulation.py
+# says which and why; timing assertions about the wrapper's own start allow it ARM64_TIME_SCALE
+# times).
 # Which tests run against which build is each test file's own `builds` mark (tests/conftest.py).
 # Installs what it needs: the venv, a Docker engine, the base images, the binaries, podman, qemu.
 # The release here builds even when Debian moved a pinned package on (RELEASE_PINS=current).
 ARM64_TIME_SCALE ?= 10
-test: venv build podman
+test: venv lint-workflows build podman
 	$(MAKE) release RELEASE_PINS=current
+	$(MAKE) check-release
 	$(PY) -m pytest
 	SK_TEST_BIN=$(CURDIR)/dist/sidecar-killer $(PY) -m pytest
 	SK_TEST_BIN=$(CURDIR)/$(RELEASE_DIR)/sidecar-killer-linux-arm64 SK_TEST_TIME_SCALE=$(ARM64_TIME_SCALE) \
@@ -32,6 +35,27 @@ test: venv build podman
 # Unit and process tests of the Python entrypoint only (no Docker, no build).
 unit: venv
 	$(PY) -m pytest tests --ignore=tests/docker --ignore=tests/pods
+
+# The GitHub Actions workflows (.github/workflows: the release a tag publishes), linted as they
+# are: nothing here can run them. actionlint (expressions, job outputs, `needs`, the shell of each
+# `run:` through shellcheck), GitHub's workflow schema (check-jsonschema), zizmor's security
+# audits offline (pinned actions, permissions, injection, credentials). All pinned in
+# tests/requirements.txt. WORKFLOWS=FILE... lints other files (tests/test_workflow.py breaks some).
+WORKFLOWS ?= $(sort $(wildcard .github/workflows/*.yml .github/workflows/*.yaml))
+lint-workflows: venv
+	$(MAKE) --no-print-directory lint-actionlint lint-workflow-schema lint-zizmor WORKFLOWS="$(WORKFLOWS)"
+
+lint-actionlint:
+	@[ -n "$(strip $(WORKFLOWS))" ] || { echo "lint-workflows: no workflow to lint" >&2; exit 1; }
+	$(VENV)/bin/actionlint -no-color -shellcheck $(VENV)/bin/shellcheck -pyflakes= $(WORKFLOWS)
+
+lint-workflow-schema:
+	@[ -n "$(strip $(WORKFLOWS))" ] || { echo "lint-workflows: no workflow to lint" >&2; exit 1; }
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+
+lint-zizmor:
+	@[ -n "$(strip $(WORKFLOWS))" ] || { echo "lint-workflows: no workflow to lint" >&2; exit 1; }
+	$(VENV)/bin/zizmor --offline --no-progress --persona auditor $(WORKFLOWS)
 
 # ---- The static binary and the FROM scratch image ----
 # `make build` builds inside Dockerfile.scratch's Debian bookworm build stage and copies the
@@ -107,6 +131,12 @@ reproduce: engine qemu podman
 
 lock: engine qemu
 	build/release/lock.sh
+
+# Every file of the release against its SHA256SUMS (`make test` after building it; the release
+# workflow before it signs and publishes the files it was handed).
+check-release:
+	cd $(RELEASE_DIR) && sha256sum --strict --check --quiet SHA256SUMS
+	@echo "check-release: every file in $(RELEASE_DIR)/SHA256SUMS matches"
 
 # ---- The demo: a local "pod" ----
 # The fake istio-proxy of the Docker tests (same image), then examples/demo.py runs the

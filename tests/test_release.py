@@ -2,10 +2,12 @@
 
 Each binary is static and for its architecture, and says what it is; SHA256SUMS covers and
 matches every file; each SBOM is valid SPDX 2.3 (PyPI spdx-tools' validator), describes exactly
-its binary and names what is inside with versions and licences; each licence text is there; the
-OCI archive holds both platforms and loads in podman and in Docker, and its images run. The
-arm64 binary runs under qemu-user (build/setup/qemu.sh). Without a release, an emulator, podman
-or Docker these tests skip, saying why, or fail when CI is set: CI never skips them.
+its binary and names what is inside with versions and licences; each licence text is there, and
+sidecar-killer-licenses.tar holds LICENSES/ as it is; the OCI archive holds both platforms and
+loads in podman and in Docker, and its images run; each image's /sidecar-killer.spdx.json
+describes the /sidecar-killer beside it (its sha256). The arm64 binary runs under qemu-user
+(build/setup/qemu.sh). Without a release, an emulator, podman or Docker these tests skip, saying
+why, or fail when CI is set: CI never skips them.
 
 That two clean builds give the same bytes is `make reproduce`'s to check (docs/release.md).
 """
@@ -180,7 +182,8 @@ def test_sbom_names_each_component_inside_with_version_and_licence(release, arch
     # The frozen modules' sources, each with its checksums; ours among them.
     files = {f["fileName"]: f for f in document["files"]}
     assert {"./entrypoint/cli.py", "./entrypoint/buildinfo.py", "./entrypoint/__main__.py", "./launcher/main.c", f"./launcher/cpython{PYTHON_VERSION.replace('.', '')}.c"} <= set(files)
-    assert f"./usr/lib/{PYTHON}/socket.py" in files and f"./usr/lib/{PYTHON}/os.py" in files
+    # The standard library's sources, from Debian's package: what any start needs.
+    assert f"./usr/lib/{PYTHON}/os.py" in files and f"./usr/lib/{PYTHON}/importlib/_bootstrap.py" in files
     assert all({c["algorithm"] for c in f["checksums"]} >= {"SHA1", "SHA256"} for f in files.values())
     pinned = {line.split()[1]: line.split()[2] for line in (REPO / "build/release/debian.lock").read_text().splitlines()
               if line.startswith(arch + " ")}
@@ -205,6 +208,18 @@ def test_licences_and_notices_are_there(release, arch):
     assert f"libc6-dev {libc['versionInfo']}" in notice and "Relinking" in notice
     objects = (licences / f"glibc-objects-linux-{arch}.txt").read_text().splitlines()
     assert len([line for line in objects if "/libc.a(" in line]) > 100, "the libc.a members linked in"
+
+
+def test_licences_archive_holds_exactly_licenses(release):
+    """LICENSES/ as one file for the release page: the same texts, extracted beside SHA256SUMS."""
+    shipped = {str(p.relative_to(release)): p.read_bytes() for p in (release / "LICENSES").rglob("*") if p.is_file()}
+    with tarfile.open(release / "sidecar-killer-licenses.tar") as tar:
+        members = tar.getmembers()
+        archived = {m.name: tar.extractfile(m).read() for m in members if m.isfile()}
+    assert archived == shipped
+    assert all(m.name == "LICENSES" or m.name.startswith("LICENSES/") for m in members)
+    assert {(m.uid, m.gid) for m in members} == {(0, 0)}
+    assert len({int(m.mtime) for m in members}) == 1, "one time for all: the commit's"
 
 
 # -- the OCI image archive -----------------------------------------------------------------------
@@ -248,6 +263,46 @@ def test_oci_archive_holds_both_platforms_from_scratch(release):
             assert path.startswith("/LICENSES/"), f"nothing but the binary, its SBOM and LICENSES: {path}"
             assert data == (release / path.lstrip("/")).read_bytes()
         assert f"/LICENSES/NOTICE-linux-{arch}.md" in files
+
+
+def oci_layers(archive: Path) -> dict:
+    """{arch: [{path in the layer: bytes} for each layer]} of each image in the archive's index."""
+    with tarfile.open(archive) as tar:
+        def blob(digest):
+            return tar.extractfile("blobs/sha256/" + digest.split(":", 1)[1]).read()
+        index = json.loads(tar.extractfile("index.json").read())
+        listed = json.loads(blob(index["manifests"][0]["digest"]))
+        images = {}
+        for descriptor in listed["manifests"]:
+            manifest = json.loads(blob(descriptor["digest"]))
+            layers = []
+            for layer in manifest["layers"]:
+                with tarfile.open(fileobj=io.BytesIO(blob(layer["digest"]))) as layer_tar:
+                    layers.append({"/" + m.name.lstrip("./"): layer_tar.extractfile(m).read()
+                                   for m in layer_tar.getmembers() if m.isfile()})
+            images[descriptor["platform"]["architecture"]] = layers
+        return images
+
+
+def test_each_image_carries_the_sbom_of_its_own_binary(release):
+    """/sidecar-killer.spdx.json beside /sidecar-killer, in the same layer: the document describes
+    that very file (its sha256), for that platform, so a `COPY --from=` of both keeps them paired."""
+    for arch, layers in oci_layers(release / "sidecar-killer-oci.tar").items():
+        (layer,) = [files for files in layers if "/sidecar-killer" in files]
+        assert "/sidecar-killer.spdx.json" in layer, f"{arch}: the SBOM is not in the binary's layer"
+        document = json.loads(layer["/sidecar-killer.spdx.json"])
+        (described,) = [r["relatedSpdxElement"] for r in document["relationships"]
+                        if r["spdxElementId"] == "SPDXRef-DOCUMENT" and r["relationshipType"] == "DESCRIBES"]
+        (package,) = [p for p in document["packages"] if p["SPDXID"] == described]
+        checksums = {c["algorithm"]: c["checksumValue"] for c in package["checksums"]}
+        assert checksums["SHA256"] == sha256(layer["/sidecar-killer"]), arch
+        assert package["packageFileName"] == f"sidecar-killer-linux-{arch}"
+        assert f"linux/{arch}" in package["sourceInfo"]
+        assert elf_machine(layer["/sidecar-killer"]) == ELF_MACHINES[arch]
+
+
+def elf_machine(data: bytes) -> int:
+    return struct.unpack_from("<H", data, 18)[0]
 
 
 def need(tool: str) -> str:

@@ -4,6 +4,8 @@
 #   sidecar-killer-linux-amd64, sidecar-killer-linux-arm64     the static executables
 #   sidecar-killer-linux-ARCH.spdx.json                        each one's SBOM (SPDX 2.3)
 #   LICENSES/                                                  licence texts and notices
+#   sidecar-killer-licenses.tar                                LICENSES/ as one file (a release page
+#                                                              holds files, not directories)
 #   sidecar-killer-oci.tar                                     both as FROM scratch images
 #   SHA256SUMS                                                 of every file above
 #
@@ -87,6 +89,11 @@ for arch in $ARCHES; do
 done
 log "OCI image archive (podman)"
 build/release/oci.sh "$WORK" "$NEW" "$VERSION" "$REVISION"
+# LICENSES/ as one archive, made as reproducibly as the image archive (oci.sh): sorted, the
+# commit's time, owned by 0:0. Extracted beside SHA256SUMS it gives the LICENSES/ lines to check.
+tar -C "$NEW" --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
+    --mode=u=rwX,go=rX --format=posix --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
+    -cf "$NEW/sidecar-killer-licenses.tar" LICENSES
 (cd "$NEW" && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum) > "$NEW/SHA256SUMS"
 rm -rf "$OUT"
 mv "$NEW" "$OUT"
