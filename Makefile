@@ -156,7 +156,7 @@ demo: image fake-proxy
 # `make bench`: ours (dist/sidecar-killer, built first if missing), the seed's busybox
 # trick (Debian's busybox-static) and a static C floor, around one static test app, in
 # private network and mount namespaces (root), plus `docker run --cpus 0.1` of each (the
-# Docker engine). Prints the table with the targets, writes docs/bench.png.
+# Docker engine). Prints the table with the targets, writes bench/out/ (results, table, chart).
 # BENCH_BEFORE=PATH adds an earlier build (e.g. the onefile+staticx one) as the "before" column
 # (docs/performance.md says how to build it).
 # BENCH_ARGS, e.g. "--rounds 21 --quiet-load 1.5" (see bench/run.py --help).

@@ -312,10 +312,20 @@ def enter_namespace(argv: list, script: str):
                           str(Path(script).resolve()), *argv])
 
 
-def private_tmp():
+def private_tmp(keep: tuple = ()):
     """A fresh tmpfs on /tmp that only this mount namespace sees: what appears there is the
-    wrappers' (the host's /tmp, which other programs write to, is not counted)."""
+    wrappers' (the host's /tmp, which other programs write to, is not counted). Directories of
+    ``keep`` that lie under /tmp (a checkout there, the output) stay visible, bound back in."""
+    held = []
+    for index, path in enumerate(p for p in keep if Path(p).resolve().is_relative_to("/tmp")):
+        hold = Path(f"/run/sk-bench-keep-{index}")
+        hold.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "--bind", str(path), str(hold)], check=True)
+        held.append((hold, Path(path).resolve()))
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777,size=256m", "sk-bench-tmp", "/tmp"], check=True)
+    for hold, path in held:
+        path.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "--bind", str(hold), str(path)], check=True)
 
 
 def git_head() -> str:
