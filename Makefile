@@ -159,10 +159,16 @@ demo: image fake-proxy
 # Docker engine). Prints the table with the targets, writes bench/out/ (results, table, chart).
 # BENCH_BEFORE=PATH adds an earlier build (e.g. the onefile+staticx one) as the "before" column
 # (docs/performance.md says how to build it).
+# BENCH_PEERS="NAME=[VAR=VALUE...] /path/to/static-binary [ARGS...]" puts another project's wrapper
+# beside ours, run with that environment in every scenario (several: separated by ";"), e.g.
+#   BENCH_PEERS="scuttle=ENVOY_ADMIN_API=http://127.0.0.1:15021 ISTIO_QUIT_API=http://127.0.0.1:15020 /path/to/scuttle"
+# (docs/performance.md says how the one there was built; nothing here builds it).
 # BENCH_ARGS, e.g. "--rounds 21 --quiet-load 1.5" (see bench/run.py --help).
 BENCH_VENV := bench/.venv
 BENCH_ARGS ?=
 BENCH_BEFORE ?=
+BENCH_PEERS ?=
+export BENCH_PEERS  # the recipe passes it from the environment: its words and quotes reach bench/run.py whole
 BENCH_CC := musl-gcc -static -Os -s -Wall -Wextra
 
 .PHONY: bench bench-tools
@@ -170,7 +176,8 @@ BENCH_CC := musl-gcc -static -Os -s -Wall -Wextra
 bench: bench-tools bench/build/app bench/build/floor
 	[ -x dist/sidecar-killer ] || $(MAKE) build
 	build/setup/engine.sh
-	$(BENCH_VENV)/bin/python bench/run.py $(if $(BENCH_BEFORE),--variant before=$(BENCH_BEFORE)) $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/run.py $(if $(BENCH_BEFORE),--variant before=$(BENCH_BEFORE)) \
+		$(if $(BENCH_PEERS),--peer "$$BENCH_PEERS") $(BENCH_ARGS)
 	$(MAKE) soak
 
 # `make soak`: the wrapper against a proxy that stays 503 for SOAK_MINUTES (RSS and fds flat, exit 69),

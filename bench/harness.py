@@ -5,10 +5,13 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import io
+import json
 import os
+import re
 import shlex
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tarfile
@@ -34,16 +37,24 @@ CLONE_NEWNET, PR_SET_CHILD_SUBREAPER = 0x40000000, 36
 
 LABELS = {"ours": "ours (sidecar-killer)", "before": "before: an earlier build",
           "busybox": "busybox (seed)", "busybox-wait": "busybox + wait loop", "floor": "floor (C)"}
+BUILT_IN = ("ours", "busybox", "busybox-wait", "floor", "app")  # "app": the image of the app alone
 
 
 # ---- the wrappers -----------------------------------------------------------------------
 class Wrapper:
     """A wrapper under test: ``layer`` is what its image layer holds, [(name in the image,
     host path)], None for a /tmp of mode 1777; ``argv(exe, app)`` its command line when the
-    binary is at ``exe``."""
+    binary is at ``exe``; ``env`` what it finds in its environment besides PATH (a peer's
+    configuration: every scenario gives it, `docker run -e` too). ``kind``: ours, variant (another
+    build of ours), peer (another project's wrapper, --peer: compared, not checked against the
+    targets) or alternative (the seed's busybox trick, the C floor)."""
 
-    def __init__(self, name: str, binary: Path, layer: list, argv):
-        self.name, self.label, self.binary, self.layer, self.argv = name, LABELS.get(name, name), binary, layer, argv
+    def __init__(self, name: str, binary: Path, layer: list, argv, env: dict | None = None,
+                 kind: str = "alternative", label: str | None = None, words: list | None = None):
+        self.name, self.binary, self.layer, self.argv = name, binary, layer, argv
+        self.env, self.kind = dict(env or {}), kind
+        self.label = label or LABELS.get(name, name)
+        self.words = words  # a peer's command as given: [VAR=VALUE..., executable, args...]
 
     def command(self, app: list) -> list:
         return self.argv(str(self.binary), app)
@@ -61,6 +72,100 @@ class Wrapper:
         self.sha256 = hashlib.sha256(copy.read_bytes()).hexdigest()
 
 
+ENV_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+PEER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # also a Docker tag's tail
+
+
+def split_peers(text: str) -> list:
+    """--peer's text -> [(name, env, executable, args)]. One peer is NAME=COMMAND; COMMAND is
+    a shell-like word list (shlex): leading VAR=VALUE words are the peer's environment, then
+    its executable (a path, or a name on PATH), then its arguments; the app's command line
+    follows them. Several peers in one text are separated by an unquoted ``;``."""
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=";")
+    lexer.whitespace_split = True
+    groups, words = [], []
+    for word in lexer:
+        if word and set(word) == {";"}:
+            groups.append(words)
+            words = []
+        else:
+            words.append(word)
+    groups.append(words)
+    found = []
+    for words in (g for g in groups if g):
+        name, equals, first = words[0].partition("=")
+        if not equals or not PEER_NAME.fullmatch(name):
+            raise ValueError(f"--peer {shlex.join(words)!r}: NAME=COMMAND, NAME of letters, digits, . _ -")
+        words = [first, *words[1:]] if first else words[1:]
+        env = {}
+        while words and ENV_WORD.match(words[0]):
+            key, _, value = words.pop(0).partition("=")
+            env[key] = value
+        if not words:
+            raise ValueError(f"--peer {name}: no executable after its environment")
+        found.append((name, env, words[0], words[1:]))
+    return found
+
+
+def elf_interpreter(path: Path) -> str | None:
+    """The program interpreter (PT_INTERP) an ELF executable names: None for a static one.
+    ValueError for what is not an ELF executable (a script)."""
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+        if head[:4] != b"\x7fELF":
+            raise ValueError("not an ELF executable")
+        wide, order = head[4] == 2, "<" if head[5] == 1 else ">"
+        phoff = struct.unpack_from(order + ("Q" if wide else "I"), head, 32 if wide else 28)[0]
+        entsize, count = struct.unpack_from(order + "HH", head, 54 if wide else 42)
+        for index in range(count):
+            handle.seek(phoff + index * entsize)
+            header = handle.read(entsize)
+            if struct.unpack_from(order + "I", header, 0)[0] != 3:  # PT_INTERP
+                continue
+            word, at = ("Q", (8, 32)) if wide else ("I", (4, 16))  # p_offset, p_filesz
+            offset, size = (struct.unpack_from(order + word, header, where)[0] for where in at)
+            handle.seek(offset)
+            return handle.read(size).rstrip(b"\0").decode(errors="replace")
+    return None
+
+
+def peer_wrappers(args) -> list:
+    """--peer: other projects' wrappers, each with its environment and arguments."""
+    found, taken = [], set(BUILT_IN) | {v.partition("=")[0] for v in args.variant}
+    for text in args.peer:
+        try:
+            peers = split_peers(text)
+        except ValueError as error:
+            sys.exit(f"bench: {error}")
+        for name, env, executable, peer_args in peers:
+            if name in taken:
+                sys.exit(f"bench: --peer {name}: the name is taken (built-in wrappers, variants, other peers)")
+            taken.add(name)
+            where = shutil.which(executable) if "/" not in executable else executable
+            binary = Path(where or executable).resolve()
+            if not os.access(binary, os.X_OK) or not binary.is_file():
+                sys.exit(f"bench: --peer {name}: {executable} is missing or not executable")
+            if "cpu100m" in args.scenarios:  # its image is FROM scratch: the binary alone
+                try:
+                    interpreter = elf_interpreter(binary)
+                except (OSError, ValueError) as error:
+                    sys.exit(f"bench: --peer {name}: {binary}: {error}; cpu100m needs a static binary "
+                             "(or leave it out: --scenarios ...)")
+                if interpreter:
+                    sys.exit(f"bench: --peer {name}: {binary} is dynamically linked ({interpreter}); "
+                             "cpu100m runs it FROM scratch: it needs a static binary (or leave cpu100m out)")
+            image_name = binary.name if binary.name != "app" else f"{name}-bin"
+
+            def argv(exe: str, app: list, peer_args=tuple(peer_args)) -> list:
+                return [exe, *peer_args, *app]  # as `scuttle /app ...`: the app's argv follows
+            words = [f"{k}={v}" for k, v in env.items()] + [str(binary), *peer_args]
+            found.append(Wrapper(name, binary, [(image_name, binary)], argv, env=env, kind="peer",
+                                 label=f"{name} (peer)", words=words))
+            if name not in args.wrappers:
+                args.wrappers.append(name)
+    return found
+
+
 def wrappers(args) -> list:
     busybox = Path(shutil.which("busybox") or "/bin/busybox")
 
@@ -74,14 +179,16 @@ def wrappers(args) -> list:
         return argv
 
     ours = Path(args.ours).resolve()
-    every = [Wrapper("ours", ours, [("sidecar-killer", ours)], sidecar_killer)]
+    every = [Wrapper("ours", ours, [("sidecar-killer", ours)], sidecar_killer, kind="ours")]
     for variant in args.variant:  # other builds of ours, e.g. an earlier one
         name, _, path = variant.partition("=")
         binary = Path(path).resolve()
         # With a /tmp in its image: an older build may need one to extract itself.
-        every.append(Wrapper(name, binary, [("sidecar-killer", binary), ("tmp/", None)], sidecar_killer))
+        every.append(Wrapper(name, binary, [("sidecar-killer", binary), ("tmp/", None)], sidecar_killer,
+                             kind="variant"))
         if name not in args.wrappers:
             args.wrappers.append(name)
+    every += peer_wrappers(args)  # beside ours, before the alternatives
     floor = BENCH / "build" / "floor"
     every += [
         Wrapper("busybox", busybox, [("busybox", busybox)], seed(False)),
@@ -93,6 +200,38 @@ def wrappers(args) -> list:
         if not os.access(wrapper.binary, os.X_OK):
             sys.exit(f"bench: {wrapper.name}: {wrapper.binary} is missing or not executable (make build / make bench)")
     return chosen
+
+
+# ---- the fake sidecar ---------------------------------------------------------------------
+class BenchSidecar(FakeSidecar):
+    """tests/helpers/fake_sidecar.py's Istio sidecar, whose ready port also answers what a peer
+    may poll instead of /healthz/ready: Envoy's admin ``GET /server_info`` (scuttle, with
+    ENVOY_ADMIN_API), 200 with Envoy's JSON, ``"state": "INITIALIZING"`` until the moment
+    /healthz/ready turns 200, then ``"LIVE"``: one readiness, told both ways. (In a pod that
+    page is on Envoy's admin port, 15000; here the ready port stands in: a peer's
+    ENVOY_ADMIN_API names http://127.0.0.1:15021.) ``not_ready``: when each not-ready answer
+    went out (503, a state other than LIVE, or an unknown path), whichever way it was asked."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.not_ready = []
+
+    def _answer(self, role: str, method: str, path: str, client: str):
+        if role == "ready" and path == "/server_info" and method in ("GET", "HEAD"):
+            uptime = time.monotonic() - self._started
+            state = "LIVE" if uptime >= self.ready_after else "INITIALIZING"
+            status, body = 200, json.dumps({
+                "version": "bench-fake/1.0/Clean/RELEASE/BoringSSL", "state": state,
+                "hot_restart_version": "disabled", "uptime_current_epoch": f"{int(uptime)}s",
+                "uptime_all_epochs": f"{int(uptime)}s"}).encode()
+            ready = state == "LIVE"
+        else:
+            status, body = super()._answer(role, method, path, client)
+            ready = status == 200
+        if role == "ready" and not ready and status is not None:
+            with self._lock:
+                self.not_ready.append(time.monotonic())
+        return status, body
 
 
 # ---- processes --------------------------------------------------------------------------
@@ -136,11 +275,12 @@ def memory(pids: list) -> tuple:
     return rss, pss
 
 
-def tree_bytes(directory: Path, skip: Path | None = None) -> int:
-    """Bytes of the files under ``directory``, leaving out ``skip``."""
+def tree_bytes(directory: Path, skip: tuple = ()) -> int:
+    """Bytes of the files under ``directory``, leaving out the directories ``skip``."""
+    skip = {Path(path).resolve() for path in skip}
     total = 0
     for root, dirs, files in os.walk(directory):
-        dirs[:] = [d for d in dirs if skip is None or Path(root, d) != skip]
+        dirs[:] = [d for d in dirs if Path(root, d) not in skip]
         for name in files:
             try:
                 total += os.lstat(os.path.join(root, name)).st_size
@@ -224,8 +364,8 @@ def layer_tar(members: list) -> bytes:
     return buffer.getvalue()
 
 
-def sidecar_in(netns: str) -> FakeSidecar:
-    """A ready FakeSidecar listening in the network namespace ``netns``: a thread enters it
+def sidecar_in(netns: str) -> BenchSidecar:
+    """A ready BenchSidecar listening in the network namespace ``netns``: a thread enters it
     (setns moves only the calling thread, and the threads it starts) and opens the ports there."""
     found = {}
 
@@ -237,7 +377,7 @@ def sidecar_in(netns: str) -> FakeSidecar:
                     raise OSError(ctypes.get_errno(), f"setns {netns}")
             finally:
                 os.close(fd)
-            found["sidecar"] = FakeSidecar(ready_port=READY_PORT, quit_port=QUIT_PORT).start()
+            found["sidecar"] = BenchSidecar(ready_port=READY_PORT, quit_port=QUIT_PORT).start()
         except Exception as error:  # noqa: BLE001 (re-raised in the caller's thread)
             found["error"] = error
     thread = threading.Thread(target=start)
@@ -272,12 +412,13 @@ class Containers:
                              capture_output=True, text=True, check=True).stdout.strip()
         self.sidecar = sidecar_in(f"/proc/{pid}/ns/net")
 
-    def run(self, name: str, argv: list) -> tuple:
-        """docker run of image ``name`` -> (wall time in ms, exit code)."""
+    def run(self, name: str, argv: list, env: dict | None = None) -> tuple:
+        """docker run of image ``name``, with ``env`` (-e VAR=VALUE: a peer's) -> (wall time in ms, exit code)."""
+        flags = [f"--env={key}={value}" for key, value in (env or {}).items()]
         with open(self.stderr_dir / f"{name}-cpu100m.txt", "wb") as output:
             started = time.monotonic()
             proc = subprocess.Popen(["docker", "run", "--rm", "--cpus", CPU_LIMIT, "--network",
-                                     f"container:{self.HOLDER}", self.images[name], *argv],
+                                     f"container:{self.HOLDER}", *flags, self.images[name], *argv],
                                     stdin=subprocess.DEVNULL, stdout=output, stderr=output)
             code, _ = finish(proc, timeout=120)
         return (time.monotonic() - started) * 1000, code

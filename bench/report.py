@@ -1,6 +1,9 @@
-"""make bench's report: medians and ranges, the targets checked, the table and the chart."""
+"""make bench's report: medians and ranges, the targets checked, the table and the chart.
+The targets are ours' (checked on the "ours" column only); peers (--peer, another project's
+wrapper) and the alternatives stand beside it to be compared, never judged."""
 from __future__ import annotations
 
+import shlex
 import signal
 import statistics
 from pathlib import Path
@@ -53,7 +56,7 @@ ROWS = (  # figure, row title, format of one value
     ("pss_bytes", "chain PSS while the app runs (MiB)", lambda v: f"{v / MiB:.1f}"),
     ("written_left_bytes", "bytes left behind after exit", megabytes),
     ("latency_ms", "ready-to-app latency (ms)", "{:.0f}".format),
-    ("non200_per_s", "non-200 answers per s of waiting", "{:.1f}".format),
+    ("non200_per_s", "not-ready answers per s of waiting (503, or Envoy's state not LIVE)", "{:.1f}".format),
 )
 TARGET_TEXT = {  # the targets, in the units of each row
     "chain_processes": "1 / 1", "written_bytes": "0 / 0", "job_ms": "<= 60 / <= 25",
@@ -150,6 +153,12 @@ def table(results: dict, meta: dict) -> str:
     notes = [f"Medians of {meta['rounds']} interleaved rounds, (min–max); {meta['when']}; {meta['cpus']} CPUs;",
              f"load average {meta['load_before']} before, {meta['load_after']} after, 1-min load at the rounds'"
              f" starts {statistics.median(loads):.2f} ({min(loads):.2f}–{max(loads):.2f})."]
+    for n in names:
+        if results[n].get("kind") == "peer":
+            words = [*results[n].get("command", [results[n]["binary"]]), "APP..."]
+            given = ", its environment in every scenario (cpu100m: `docker run -e`)" if results[n].get("env") else ""
+            notes.append(f"{results[n]['label']}: `{shlex.join(words)}`{given};"
+                         " compared, not checked against the targets.")
     app_alone = [v for n in names for v in results[n]["raw"].get("cpu100m_app_ms", [])]
     if app_alone:
         notes.append(f"The app alone under --cpus 0.1: {statistics.median(app_alone):.0f} ms "
@@ -160,6 +169,19 @@ def table(results: dict, meta: dict) -> str:
 SHORT = {"ours": "ours", "before": "before", "busybox": "busybox\n(seed)",
          "busybox-wait": "busybox\n+ wait loop", "floor": "floor\n(C)"}
 COLORS = {"ours": "#1f77b4", "before": "#9467bd", "busybox": "#ff7f0e", "busybox-wait": "#ffbb78", "floor": "#2ca02c"}
+PEER_COLORS = ("#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f")  # peers, in the order given
+
+
+def short(name: str, result: dict) -> str:
+    if result.get("kind") == "peer":
+        return f"{name}\n(peer)"
+    return SHORT.get(name, name)
+
+
+def colors(results: dict) -> list:
+    peers = [n for n in results if results[n].get("kind") == "peer"]
+    return [PEER_COLORS[peers.index(n) % len(PEER_COLORS)] if n in peers else COLORS.get(n, "grey")
+            for n in results]
 
 
 def chart(results: dict, path: Path):
@@ -188,8 +210,8 @@ def chart(results: dict, path: Path):
             lows.append(max(m - lo, 0))
             highs.append(max(hi - m, 0))
         x = range(len(names))
-        ax.bar(x, medians, yerr=[lows, highs], capsize=4, color=[COLORS.get(n, "grey") for n in names])
-        ax.set_xticks(list(x), [SHORT.get(n, n) for n in names], fontsize=8)
+        ax.bar(x, medians, yerr=[lows, highs], capsize=4, color=colors(results))
+        ax.set_xticks(list(x), [short(n, results[n]) for n in names], fontsize=8)
         ax.set_title(title, fontsize=10)
         if key in TARGETS and "ours" in results:
             must, moonshot = TARGETS[key]
@@ -204,9 +226,12 @@ def chart(results: dict, path: Path):
         ax.margins(y=0.12)
         ax.axhline(0, color="black", linewidth=0.5)
     axes.flat[-1].axis("off")
-    axes.flat[-1].text(0, 0.5, "bars: median; whiskers: min-max\nred dashed: the must for ours\n"
-                       "green dotted: its moonshot\nbusybox (seed) starts the app without\n"
-                       "waiting: its latency is negative", fontsize=10, va="center")
+    legend = ("bars: median; whiskers: min-max\nred dashed: the must for ours\n"
+              "green dotted: its moonshot\nbusybox (seed) starts the app without\n"
+              "waiting: its latency is negative")
+    if any(results[n].get("kind") == "peer" for n in names):
+        legend += "\n(peer): another project's wrapper,\ncompared, not held to ours' targets"
+    axes.flat[-1].text(0, 0.5, legend, fontsize=10, va="center")
     fig.suptitle("sidecar-killer side by side with the alternatives"
                  " (make bench)", fontsize=12)
     fig.tight_layout()

@@ -21,13 +21,22 @@ wrappers, so load on the machine hits them alike. Per wrapper and round:
            listening in the network namespace the containers join (as a pod's containers
            share one): the whole job, probe and quit included
   exit3    the app exits 3: the wrapper's exit code
-  flood    the proxy answers 503 for 2 s: non-200 answers per second while the wrapper polls
-           (each one is a warning line in pilot-agent's log)
+  flood    the proxy is not ready for 2 s: not-ready answers per second while the wrapper polls
+           (503s to /healthz/ready, each one a warning line in pilot-agent's log; or, to a peer
+           that polls Envoy's /server_info, a state other than LIVE)
   sigterm  the wrapper is PID 1 of a PID namespace, as in a container; SIGTERM to it while the
            app sleeps with default handlers: exit code, was the app stopped, was the proxy quit
 
 `--variant NAME=PATH` adds another build of ours to the same run (e.g. an earlier release as
 `before`: the job-overhead ratio compares ours with it, in the same run).
+`--peer NAME=COMMAND` (repeatable; or several in one, separated by an unquoted `;`) adds another
+project's wrapper beside ours: COMMAND is a shell-like word list, leading VAR=VALUE words are
+its environment, then its executable (a static binary, for the container scenario), then its
+arguments; the app's command line follows them. Every scenario runs it with that environment
+(cpu100m: `docker run -e VAR=VALUE`). E.g. scuttle, which polls Envoy's admin /server_info:
+  --peer 'scuttle=ENVOY_ADMIN_API=http://127.0.0.1:15021 ISTIO_QUIT_API=http://127.0.0.1:15020 /path/to/scuttle'
+(the fake sidecar's ready port answers /server_info too: LIVE from the moment /healthz/ready
+turns 200). Peers are compared, not checked against our targets.
 Every binary is copied to bench/out/bin/ first: a rebuild during the run changes nothing.
 It prints one table (median, min and max per figure) with the targets (must and
 moonshot) checked on ours' medians, and writes bench/out/results.json, bench/out/table.md and
@@ -64,6 +73,10 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
                         help="also run this build of ours (repeatable); `before` is the earlier "
                              "build that the job-overhead ratio compares with")
+    parser.add_argument("--peer", action="append", default=[], metavar="NAME=COMMAND",
+                        help="also run another project's wrapper (repeatable): COMMAND is "
+                             "[VAR=VALUE...] EXECUTABLE [ARGS...] (shell words); the app's command "
+                             "line follows ARGS; several peers in one value: separated by ';'")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), type=lambda text: text.split(","))
     parser.add_argument("--quiet-load", type=float, default=0.0,
                         help="before each round, wait (up to --quiet-wait s) until the 1-min load is below this")
@@ -118,7 +131,8 @@ def main(argv=None) -> int:
         size = wrapper.binary.stat().st_size
         layer = layer_tar(wrapper.layer)
         results[wrapper.name] = {
-            "label": wrapper.label, "binary": str(wrapper.binary), "sha256": wrapper.sha256,
+            "label": wrapper.label, "kind": wrapper.kind, "binary": str(wrapper.binary), "sha256": wrapper.sha256,
+            **({"env": wrapper.env, "command": wrapper.words} if wrapper.kind == "peer" else {}),
             "binary_bytes": size, "layer_tar_bytes": len(layer),
             "layer_gzip_bytes": len(gzip.compress(layer, 6, mtime=0)), "raw": raw[wrapper.name],
             "stats": {**{key: summary(values) for key, values in raw[wrapper.name].items()},

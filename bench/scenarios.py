@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import (BENCH, Containers, FLOOD_WAIT, FakeSidecar, QUIT_PORT, READY_AFTER,
+from harness import (BENCH, REPO, BenchSidecar, Containers, FLOOD_WAIT, QUIT_PORT, READY_AFTER,
     READY_PORT, START_SPREAD, Stamp, Wrapper, children, finish, memory, reap_orphans, tree,
     tree_bytes)
 
@@ -33,7 +33,7 @@ class Bench:
             found.update(self.latency(wrapper))
         if "flood" in scenarios:
             found.update(self.flood(wrapper))
-        with FakeSidecar(ready_port=READY_PORT, quit_port=QUIT_PORT) as self.ready_sidecar:
+        with BenchSidecar(ready_port=READY_PORT, quit_port=QUIT_PORT) as self.ready_sidecar:
             for scenario in scenarios:
                 if scenario not in ("latency", "flood"):
                     found.update(getattr(self, scenario)(wrapper))
@@ -42,7 +42,8 @@ class Bench:
     def start(self, wrapper: Wrapper, app_args: list, scenario: str, env_extra: dict | None = None,
               prefix: tuple = (), cwd: Path | None = None):
         env = {"PATH": os.environ.get("PATH", os.defpath)}
-        env.update(env_extra or {})
+        env.update(wrapper.env)  # a peer's configuration, in every scenario
+        env.update(env_extra or {})  # the scenario's own ($TMPDIR of run) wins
         stderr = open(self.stderr_dir / f"{wrapper.name}-{scenario}.txt", "wb")
         started = time.monotonic()
         proc = subprocess.Popen([*prefix, *wrapper.command([self.app, *app_args])], env=env, stdin=subprocess.DEVNULL,
@@ -67,7 +68,8 @@ class Bench:
 
     def flood(self, wrapper: Wrapper) -> dict:
         ready_at, started, sidecar, code, app = self.wait_run(wrapper, FLOOD_WAIT, 0.0, "flood")
-        answered = sorted(r.at for r in sidecar.requests_for("ready") if r.status not in (200, None))
+        # Not-ready answers: 503 to /healthz/ready, or /server_info's state other than LIVE.
+        answered = sorted(sidecar.not_ready)
         if len(answered) >= 2:  # the wrapper's polling rate while the proxy said "not ready"
             rate = (len(answered) - 1) / (answered[-1] - answered[0])
         else:
@@ -80,7 +82,7 @@ class Bench:
         sidecar, exit code, (app pid, app start))"""
         stamp = Stamp(self.work)
         listening = time.monotonic()
-        sidecar = FakeSidecar(ready_port=READY_PORT, quit_port=QUIT_PORT, ready_after=ready_after).start()
+        sidecar = BenchSidecar(ready_port=READY_PORT, quit_port=QUIT_PORT, ready_after=ready_after).start()
         try:
             time.sleep(max(listening + random.uniform(0, spread) - time.monotonic(), 0))
             proc, started = self.start(wrapper, ["-t", str(stamp.path), "0"], scenario)
@@ -91,8 +93,10 @@ class Bench:
 
     def written(self, tmpdir: Path, cwd: Path) -> int:
         """Bytes under the wrapper's $TMPDIR and working directory, and under /tmp (a tmpfs of
-        this mount namespace) besides our own work directory."""
-        return tree_bytes(tmpdir) + tree_bytes(cwd) + tree_bytes(Path("/tmp"), skip=self.work)
+        this mount namespace) besides our own work directory and what the run binds back there
+        (--out, the checkout: the wrappers' stderr files are written under --out)."""
+        ours = (self.work, Path(self.args.out), REPO)
+        return tree_bytes(tmpdir) + tree_bytes(cwd) + tree_bytes(Path("/tmp"), skip=ours)
 
     def run(self, wrapper: Wrapper) -> dict:
         stamp = Stamp(self.work)
@@ -122,7 +126,7 @@ class Bench:
         sidecar = self.containers.sidecar
         quits = len(sidecar.quits)
         alone, _ = self.containers.run("app", ["/app", "0"])
-        took, code = self.containers.run(wrapper.name, wrapper.container_command(["/app", "0"]))
+        took, code = self.containers.run(wrapper.name, wrapper.container_command(["/app", "0"]), wrapper.env)
         return {"cpu100m_app_ms": alone, "cpu100m_ms": took, "cpu100m_delay_ms": took - alone,
                 "cpu100m_exit": code, "cpu100m_quit_sent": len(sidecar.quits) > quits}
 
