@@ -23,8 +23,11 @@ needs_root = pytest.mark.skipif(not ROOT and not os.environ.get("CI"), reason="l
 
 
 def waiting_app(go: Path, python: str = sys.executable) -> list:
-    """An app that starts nothing (no thread, no child) and exits 3 once ``go`` exists."""
-    script = f"import os, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.01)\nraise SystemExit(3)"
+    """An app that starts nothing (no thread, no child) and exits 3 once ``go`` exists (or after
+    a minute, should the test have failed before it made ``go``)."""
+    script = (f"import os, time\nend = time.monotonic() + 60\n"
+              f"while not os.path.exists({str(go)!r}) and time.monotonic() < end: time.sleep(0.01)\n"
+              "raise SystemExit(3)")
     return [python, "-c", script]
 
 
@@ -118,9 +121,13 @@ def test_the_pods_pid_limit_full_when_the_app_exits(sidecar, tmp_path):
     cgroup = PidsCgroup(f"sidecar-killer-test-{os.getpid()}")
     try:
         w = Wrapper(urls(fake, "--", *waiting_app(go)))
-        cgroup.add(w.pid)
-        supervisor = supervising_pid(w)
-        assert cgroup.fill() >= 1
+        try:
+            cgroup.add(w.pid)
+            supervisor = supervising_pid(w)
+            assert cgroup.fill() >= 1
+        except BaseException:
+            w.kill_tree()
+            raise
         code = finish(w, go)
     finally:
         cgroup.remove()
@@ -145,11 +152,15 @@ def test_a_limit_lowered_while_the_app_runs(sidecar, tmp_path, limit):
         w = Wrapper(urls(fake, "--", *waiting_app(go, python)), preexec_fn=as_nobody, command=command)
     else:
         w = Wrapper(urls(fake, "--", *waiting_app(go)))
-    pid = supervising_pid(w)
-    value = {"nproc": 1, "as": (vm_size_kib(pid) + 512) * 1024, "nofile": open_fds(pid)}[limit]
-    # As the wrapper's own user: root here may lack CAP_SYS_RESOURCE for another user's process.
-    subprocess.run(["prlimit", f"--pid={pid}", f"--{limit}={value}"], check=True,
-                   preexec_fn=as_nobody if limit == "nproc" else None)
+    try:
+        pid = supervising_pid(w)
+        value = {"nproc": 1, "as": (vm_size_kib(pid) + 512) * 1024, "nofile": open_fds(pid)}[limit]
+        # As the wrapper's own user: root here may lack CAP_SYS_RESOURCE for another user's process.
+        subprocess.run(["prlimit", f"--pid={pid}", f"--{limit}={value}"], check=True,
+                       preexec_fn=as_nobody if limit == "nproc" else None)
+    except BaseException:
+        w.kill_tree()
+        raise
     code = finish(w, go)
     assert code == 3, w.stderr
     assert len(fake.quits) == 1, w.stderr
