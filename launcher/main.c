@@ -8,6 +8,7 @@
  * no site, no module search path, every module comes from this executable's own memory. */
 #include <Python.h>
 #include <signal.h>
+#include <unistd.h>
 
 
 /* Exit code when Python fails before entrypoint.cli can choose one: EX_SOFTWARE, as
@@ -35,9 +36,24 @@ static void block_collected_signals(void)
     sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
+/* CPython ends a fatal error (out of memory while it starts, say) with abort(), which unblocks
+ * SIGABRT: exit 70 with a line instead of dying by that signal, which a container shows as
+ * 134, a code in the app's own range. Only write() and _exit() here: this runs in a handler. */
+static void exit_on_abort(int signum)
+{
+    static const char line[] = "sidecar-killer: error: internal error: the interpreter aborted "
+                               "(the lines above say why)\n";
+    (void)signum;
+    if (write(STDERR_FILENO, line, sizeof line - 1) < 0) {
+        /* stderr is gone: the exit code still says it */
+    }
+    _exit(EXIT_INTERNAL);
+}
+
 int main(int argc, char **argv)
 {
     block_collected_signals();
+    signal(SIGABRT, exit_on_abort);
     /* What Python's own handlers would have done (install_signal_handlers = 0 below keeps
      * SIGINT's KeyboardInterrupt handler out): write errors, not deaths, on a closed pipe. */
     signal(SIGPIPE, SIG_IGN);
