@@ -11,6 +11,8 @@
 # (`make build-host`). Needs (apt): python3 python3-venv libpython3.X-dev gcc libc6-dev zlib1g-dev
 # Env: OUT (default dist/sidecar-killer), WORK (default dist/work), SOURCE_COMMIT (what
 # `--version` names; default: build/source-commit.sh, "unknown" outside a git checkout).
+# `--version` also names the Debian packages (and versions) of the CPython and the C library
+# linked, as dpkg's database here says: the binary's build stamp (build/freeze_modules.py).
 # Besides the binary, $WORK keeps what the release's SBOM is made of (build/release/sbom.py):
 # frozen.json (what is frozen) and link.map (which archive members the linker took).
 # `freeze.sh tools` only prepares the build venv (a cacheable Docker layer).
@@ -61,11 +63,28 @@ log "import analysis (build/modules.spec)"
     --workpath "$WORK/pyinstaller" "$BUILD/modules.spec"
 
 # --- frozen_modules.h: compressed bytecode and module lists --------------------
-# Stamped for `--version`: the source commit and the platform built for (this stage's).
+# Stamped for `--version`: the source commit, the platform built for (this stage's), and the
+# Debian package and version of the libpython and the libc linked below, from dpkg's database
+# (as build/release/sbom.py traces the release's SBOM: dpkg-query -S, then -W).
+debian_package() {  # FILE: "PACKAGE VERSION" of the one Debian package that installed it
+    local path owner
+    for path in "$(realpath -s "$1")" "$(realpath "$1")"; do  # as named, then symlinks resolved
+        owner=$(dpkg-query -S "$path" 2>/dev/null | sed -n "s|: $path\$||p" | head -n 1)
+        case $owner in
+            "" | *,*) continue ;;  # none, or several: not ours to choose
+        esac
+        dpkg-query -W -f '${Package} ${Version}' "$owner"
+        return
+    done
+    fail "no one Debian package owns $1: the binary links Debian's (see the apt line above)"
+}
 SOURCE_COMMIT=${SOURCE_COMMIT:-$("$BUILD/source-commit.sh")}
 PLATFORM=linux/$(dpkg --print-architecture)
+PYTHON_PACKAGE=$(debian_package "$(config LIBPL)/libpython$PYTHON_VERSION.a")
+LIBC_PACKAGE=$(debian_package "$(gcc -print-file-name=libc.a)")
 PYTHONHASHSEED=0 "$PYTHON" -X no_debug_ranges "$BUILD/freeze_modules.py" \
-    "$WORK/modules.json" "$WORK/frozen_modules.h" "$SOURCE_COMMIT" "$PLATFORM"
+    "$WORK/modules.json" "$WORK/frozen_modules.h" "$SOURCE_COMMIT" "$PLATFORM" \
+    "$PYTHON_PACKAGE" "$LIBC_PACKAGE"
 
 # --- link: one static executable ----------------------------------------------
 # glibc warns that getaddrinfo/getpwnam in a static program would need its NSS modules at

@@ -1,7 +1,7 @@
 """Write frozen_modules.h: every Python module the binary runs, and its built-in C modules.
 
     PYTHONHASHSEED=0 python3 -X no_debug_ranges build/freeze_modules.py modules.json \
-        frozen_modules.h COMMIT PLATFORM
+        frozen_modules.h COMMIT PLATFORM "PYTHON_PACKAGE VERSION" "LIBC_PACKAGE VERSION"
 
 modules.json comes from build/modules.spec: PyInstaller's import analysis decides what goes in.
 Run this with the very interpreter whose static libpython is linked (build/python-version): the
@@ -11,7 +11,9 @@ frozen_modules.h is module data only; launcher/cpythonXY.c includes it and puts 
 libpython's own tables (the CPython internals live there alone):
 - sk_modules: each module compiled at optimize 2 (no docstrings, no asserts), marshalled and
   raw-deflated behind a marker byte, unpacked by launcher/unpack.c when first imported, among
-  them _sidecar_killer_build (COMMIT and PLATFORM as given, for `--version`);
+  them _sidecar_killer_build (the build's stamp as given, for `--version`: COMMIT, PLATFORM,
+  and PYTHON_PACKAGE and LIBC_PACKAGE, each (Debian package, version) of the libpython and the
+  libc linked, which build/freeze.sh asks dpkg);
 - sk_bootstrap: importlib's bootstrap from this interpreter's sources;
 - SK_INITTAB: the built-in C modules every interpreter needs plus those the analysis reaches,
   so the linker leaves out the rest (unicodedata, pyexpat, the hashes: ~2 MB).
@@ -77,19 +79,41 @@ def packed(name: str, path: str) -> tuple:
 
 
 # The build's stamp (build/freeze.sh passes it): a commit as build/source-commit.sh prints it,
-# and an OCI platform.
+# an OCI platform, and "PACKAGE VERSION" of the Debian packages of the libpython and the libc
+# linked (Debian's package name and version syntax).
 STAMP_MODULE = "_sidecar_killer_build"
 COMMIT = re.compile(r"[0-9a-f]{7,40}(-dirty)?|unknown")
 PLATFORM = re.compile(r"linux/[a-z0-9]+")
+DEBIAN_PACKAGE = re.compile(r"([a-z0-9][a-z0-9.+-]+) ((?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*)")
 
 
-def build_module(directory: str, commit: str, platform: str) -> tuple:
+def upstream(debian_version: str) -> str:
+    """The upstream part of a Debian version: 1:2.36-9+deb12u1 -> 2.36."""
+    version = debian_version.split(":", 1)[-1]
+    return version.rsplit("-", 1)[0] if "-" in version else version
+
+
+def build_module(directory: str, commit: str, platform: str, python_package: str, libc_package: str) -> tuple:
     """(name, path) of the stamp module, written into ``directory``."""
     if not COMMIT.fullmatch(commit) or not PLATFORM.fullmatch(platform):
         fail(f"bad stamp: commit {commit!r} (hex digits or 'unknown'), platform {platform!r} (linux/ARCH)")
+    packages = {}
+    for what, given in (("PYTHON_PACKAGE", python_package), ("LIBC_PACKAGE", libc_package)):
+        match = DEBIAN_PACKAGE.fullmatch(given)
+        if not match:
+            fail(f"bad stamp: {what} {given!r} (a Debian package and its version)")
+        packages[what] = (match[1], match[2])
+    # The packages are those of this interpreter and its C library (the same Debian sources as the
+    # static ones linked): a mismatch means the stamp names something else.
+    running = {"PYTHON_PACKAGE": "{}.{}.{}".format(*sys.version_info[:3]),
+               "LIBC_PACKAGE": os.confstr("CS_GNU_LIBC_VERSION").split()[-1]}
+    for what, (package, version) in packages.items():
+        if not re.match(re.escape(running[what]) + r"(?![0-9])", upstream(version)):
+            fail(f"bad stamp: {what} {package} {version} is not of the {running[what]} building here")
     path = os.path.join(directory, STAMP_MODULE + ".py")
     with open(path, "w") as out:
-        out.write(f'"""Stamped by build/freeze_modules.py."""\nCOMMIT = {commit!r}\nPLATFORM = {platform!r}\n')
+        out.write(f'"""Stamped by build/freeze_modules.py."""\nCOMMIT = {commit!r}\nPLATFORM = {platform!r}\n'
+                  + "".join(f"{what} = {package!r}\n" for what, package in packages.items()))
     return STAMP_MODULE, path
 
 
@@ -125,7 +149,8 @@ def inittab(builtins: set) -> str:
     return "".join(lines)
 
 
-def main(spec_output: str, c_file: str, commit: str, platform: str) -> None:
+def main(spec_output: str, c_file: str, commit: str, platform: str, python_package: str,
+         libc_package: str) -> None:
     with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "python-version")) as f:
         wanted = f.read().strip()
     if "{}.{}".format(*sys.version_info[:2]) != wanted:  # the bytecode must be the linked libpython's
@@ -145,7 +170,7 @@ def main(spec_output: str, c_file: str, commit: str, platform: str) -> None:
     if not_built_in:
         fail(f"modules the binary needs are not built into this libpython: {sorted(not_built_in)}")
 
-    stamp = build_module(os.path.dirname(os.path.abspath(c_file)), commit, platform)
+    stamp = build_module(os.path.dirname(os.path.abspath(c_file)), commit, platform, python_package, libc_package)
     modules = sorted(analysis["modules"] + [list(stamp)]) + [["__main__", analysis["entry"]]]
     for name in ("encodings", "io", "abc", "codecs", "os"):  # what the interpreter's start needs
         if name not in dict(modules):
@@ -166,6 +191,7 @@ def main(spec_output: str, c_file: str, commit: str, platform: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5:
-        fail("usage: freeze_modules.py MODULES_JSON FROZEN_MODULES_H COMMIT PLATFORM")
+    if len(sys.argv) != 7:
+        fail("usage: freeze_modules.py MODULES_JSON FROZEN_MODULES_H COMMIT PLATFORM "
+             '"PYTHON_PACKAGE VERSION" "LIBC_PACKAGE VERSION"')
     main(*sys.argv[1:])

@@ -47,7 +47,8 @@ def run_as(wrapper, binary, args, monkeypatch, **kwargs):
 def normalized(text: str) -> list:
     """Digits vary between runs (ports, pids, seconds, attempts), and so does how many times
     a line repeats (probes while not ready); everything else must not. `--version`'s build
-    stamp (commit, platform) is the binary's own: tests/test_release.py checks it."""
+    stamp (commit, Debian packages, platform) is the binary's own: test_version_names_... below
+    and tests/test_release.py check it."""
     text = re.sub(r"\(commit [^)]*\)", "(build)", text)
     lines = re.sub(r"\d+", "N", text).splitlines()
     return [line for i, line in enumerate(lines) if i == 0 or line != lines[i - 1]]
@@ -128,6 +129,22 @@ def test_every_path_runs_in_the_binary_as_in_python(binary, sidecar, monkeypatch
     assert "Traceback" not in frozen.stderr and "Error:" not in frozen.stderr, frozen.stderr
     assert normalized(frozen.stderr) == normalized(python.stderr)
     assert normalized(frozen.stdout) == normalized(python.stdout)
+
+
+def test_version_names_the_debian_packages_of_its_cpython_and_glibc(binary, monkeypatch):
+    """The binary names the CPython and the glibc it runs (linked in) and the Debian packages and
+    versions they came from, as its build stamped them (build/freeze.sh asks dpkg)."""
+    w = run_as("binary", binary, ["--version"], monkeypatch)
+    assert w.returncode == 0, w.stderr
+    python_version = (REPO / "build" / "python-version").read_text().strip()
+    match = re.fullmatch(r"sidecar-killer \S+ \(commit \S+, CPython (\d+\.\d+\.\d+) from Debian's (\S+) (\S+), "
+                         r"glibc (2\.\d+) from Debian's (\S+) (\S+), linux/\w+\)", w.stdout.strip())
+    assert match, w.stdout
+    python, python_package, python_debian, glibc, libc_package, libc_debian = match.groups()
+    assert python.startswith(python_version + ".") and python_package == f"libpython{python_version}-dev"
+    assert libc_package == "libc6-dev"
+    assert python_debian.split(":")[-1].startswith(python + "-"), "the package's upstream version is the one running"
+    assert libc_debian.split(":")[-1].startswith(glibc + "-")
 
 
 def term_pending_at_exec():

@@ -1,8 +1,10 @@
 """The release (`make release`: dist/release/, or SK_TEST_RELEASE): each file as users get it.
 
-Each binary is static and for its architecture, and says what it is; SHA256SUMS covers and
-matches every file; each SBOM is valid SPDX 2.3 (PyPI spdx-tools' validator), describes exactly
-its binary and names what is inside with versions and licences; each licence text is there, and
+Each binary is static and for its architecture, and says what it is (commit, the Debian packages
+of its CPython and glibc); SHA256SUMS covers and matches every file; each SBOM is valid SPDX 2.3
+(PyPI spdx-tools' validator), describes exactly its binary and names what is inside with
+versions and licences, and the Debian release those packages are of as Trivy reads an operating
+system (read here as Trivy's SPDX decoding does); each licence text is there, and
 sidecar-killer-licenses.tar holds LICENSES/ as it is; the OCI archive holds both platforms and
 loads in podman and in Docker, and its images run; each image's /sidecar-killer.spdx.json
 describes the /sidecar-killer beside it (its sha256). The arm64 binary runs under qemu-user
@@ -96,7 +98,7 @@ def components(document: dict) -> dict:
     found = {}
     for package in document["packages"]:
         if package["SPDXID"] in inside:
-            source = re.match(r"Debian bookworm, source package (\S+)", package["sourceInfo"])[1]
+            source = re.match(r"built package from: (\S+) ", package["sourceInfo"])[1]
             found.setdefault(source, []).append(package)
     return found
 
@@ -125,19 +127,24 @@ def test_each_binary_is_static_and_for_its_architecture(release, arch):
     assert os.access(release / f"sidecar-killer-linux-{arch}", os.X_OK)
 
 
-def test_version_names_the_commit_python_and_platform(release, arch, runnable):
+def test_version_names_the_commit_python_glibc_and_platform(release, arch, runnable):
+    """The commit, CPython and glibc with the Debian packages and versions they came from: those
+    the SBOM names inside the binary."""
     out = subprocess.run([release / f"sidecar-killer-linux-{arch}", "--version"], capture_output=True,
                          text=True, timeout=60, check=True).stdout
     match = re.fullmatch(rf"sidecar-killer {re.escape(__version__)} \(commit ([0-9a-f]{{12}})(-dirty)?, "
-                         rf"Python (3\.11\.\d+), linux/{arch}\)\n", out)
+                         rf"CPython ({re.escape(PYTHON_VERSION)}\.\d+) from Debian's lib{PYTHON}-dev (\S+), "
+                         rf"glibc (2\.\d+) from Debian's libc6-dev (\S+), linux/{arch}\)\n", out)
     assert match, out
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     if head:  # built from this checkout (make test builds the release first)
         assert head.startswith(match[1]), f"built from {match[1]}, the checkout is at {head}"
     described = sbom(release, arch)["packages"][0]
     assert f"commit {match[1]}" in described["sourceInfo"]
-    python = components(sbom(release, arch))[PYTHON][0]["versionInfo"]
-    assert python.startswith(match[3] + "-"), f"--version says Python {match[3]}, the SBOM {python}"
+    inside = {p["name"]: p["versionInfo"] for packages in components(sbom(release, arch)).values() for p in packages}
+    assert inside[f"lib{PYTHON}-dev"] == match[4], f"--version says {match[4]}, the SBOM {inside[f'lib{PYTHON}-dev']}"
+    assert inside["libc6-dev"] == match[6], f"--version says {match[6]}, the SBOM {inside['libc6-dev']}"
+    assert match[4].startswith(match[3] + "-") and match[6].startswith(match[5] + "-"), "upstream versions"
 
 
 # -- the SBOMs ---------------------------------------------------------------------------------
@@ -190,6 +197,76 @@ def test_sbom_names_each_component_inside_with_version_and_licence(release, arch
     for packages in inside.values():
         for package in packages:
             assert package["name"] in pinned, f"{package['name']} is inside but not pinned"
+
+
+def trivy_reading(document: dict) -> dict:
+    """What Trivy takes from an SPDX document, as its sources read (aquasecurity/trivy v0.74:
+    pkg/sbom/spdx/unmarshal.go, pkg/sbom/io/decode.go, pkg/purl/purl.go): the OS (the first package
+    whose SPDXID, less "SPDXRef-", starts with "OperatingSystem": family its name, version its
+    versionInfo), the packages it reaches from the OS through relationships other than DESCRIBES
+    (the OS's packages), those it takes but does not reach (orphans), and each package's source
+    package and version from a sourceInfo "built package from: NAME VERSION", else none."""
+    ids = {p["SPDXID"].removeprefix("SPDXRef-"): p for p in document["packages"]}
+    edges = {}
+    for r in document["relationships"]:
+        a, b = r["spdxElementId"].removeprefix("SPDXRef-"), r["relatedSpdxElement"].removeprefix("SPDXRef-")
+        if r["relationshipType"] != "DESCRIBES" and a in ids and b in ids:
+            edges.setdefault(a, []).append(b)
+    systems = [i for i in ids if i.startswith("OperatingSystem")]
+
+    def purl(package):
+        refs = [r["referenceLocator"] for r in package.get("externalRefs", [])
+                if r["referenceType"] == "purl" and r["referenceCategory"] == "PACKAGE-MANAGER"]
+        return refs[0] if refs else None
+    # Packages: a purl of a type Trivy scans (OS: deb, apk, rpm; here also pypi); the rest it skips.
+    taken = {i for i, p in ids.items() if i not in systems and purl(p)
+             and re.match(r"pkg:(deb|apk|rpm|pypi)/", purl(p))}
+    reached, todo = set(), list(edges.get(systems[0], [])) if systems else []
+    while todo:
+        i = todo.pop()
+        if i in taken and i not in reached:
+            reached.add(i)
+            todo += edges.get(i, [])
+    sources = {}
+    for i in taken:
+        info = ids[i].get("sourceInfo", "")
+        if info.startswith("built package from"):
+            name, _, version = info.removeprefix("built package from: ").partition(" ")
+            sources[ids[i]["name"]] = (name, version)
+    return {"os": [(ids[i]["name"], ids[i].get("versionInfo")) for i in systems],
+            "os_packages": {ids[i]["name"] for i in reached}, "orphans": {ids[i]["name"] for i in taken - reached},
+            "purls": {ids[i]["name"]: purl(ids[i]) for i in taken}, "sources": sources}
+
+
+def test_sbom_names_debian_as_trivy_reads_an_os_and_each_deb_package_as_its(release, arch):
+    """Trivy reads an operating system only from a package whose SPDXID starts with
+    SPDXRef-OperatingSystem, takes the packages it CONTAINS as that OS's, and looks Debian's security
+    data up by source package, which it reads from sourceInfo "built package from: NAME VERSION"
+    alone (docs/release.md, "The SBOM in the image"). Exactly the Debian packages inside the binary
+    carry a pkg:deb purl (Trivy and Syft take every package with a purl for a package present);
+    the build tools name theirs in a comment."""
+    document = sbom(release, arch)
+    reading = trivy_reading(document)
+    assert reading["os"] == [("debian", "12")], "one OS, as Trivy names Debian 12: family debian, version 12"
+    (system,) = [p for p in document["packages"] if p["SPDXID"].startswith("SPDXRef-OperatingSystem")]
+    assert system["primaryPackagePurpose"] == "OPERATING-SYSTEM"
+    inside = {p["name"]: p for packages in components(document).values() for p in packages}
+    debs = {name for name, purl in reading["purls"].items() if purl.startswith("pkg:deb/")}
+    assert debs == set(inside), "a pkg:deb purl on exactly the packages inside the binary"
+    assert reading["os_packages"] == debs and reading["orphans"] == set(), "every pkg:deb package the OS's"
+    contained = {r["relatedSpdxElement"] for r in document["relationships"]
+                 if r["spdxElementId"] == system["SPDXID"] and r["relationshipType"] == "CONTAINS"}
+    assert contained == {p["SPDXID"] for p in inside.values()}, "the OS CONTAINS each, as Trivy writes it"
+    for name in inside:
+        assert "distro=debian-12" in reading["purls"][name] and f"arch={arch}" in reading["purls"][name]
+        source, version = reading["sources"][name]
+        assert source in COMPONENTS and re.fullmatch(r"\S+-\S+", version), (name, source, version)
+    assert reading["sources"][f"lib{PYTHON}-dev"][0] == PYTHON and reading["sources"]["libc6-dev"][0] == "glibc"
+    tools = {r["spdxElementId"] for r in document["relationships"] if r["relationshipType"] == "BUILD_TOOL_OF"}
+    assert tools, "the pinned build tools are named"
+    for package in document["packages"]:
+        if package["SPDXID"] in tools:
+            assert "externalRefs" not in package and re.search(r"\(pkg:(deb|pypi)/\S+@", package["comment"]), package
 
 
 # -- the licences ------------------------------------------------------------------------------

@@ -10,8 +10,11 @@ installed in this stage (dpkg-query -W). Files under /src are sidecar-killer's o
 
 Writes into OUT:
 - sidecar-killer.spdx.json: the binary (version, commit, sha256), each Debian package inside it
-  (linked, or whose Python sources are frozen in it) with its exact version, purl and licence,
-  each frozen source file with its checksums, and the pinned build tools;
+  (linked, or whose Python sources are frozen in it) with its exact version, purl, source package
+  and licence, the Debian release they come from as an operating-system package that CONTAINS
+  them (how scanners learn which security data to match them against: see SCANNERS below), each
+  frozen source file with its checksums, and the pinned build tools (named, with no purl: not
+  inside);
 - LICENSES/debian/SOURCE/copyright: the /usr/share/doc/PACKAGE/copyright of each such package,
   by Debian source package (the packages of one source share it; debian/SOURCE/PACKAGE/ if not);
 - LICENSES/common-licenses/NAME: each text those files refer to (/usr/share/common-licenses);
@@ -49,6 +52,17 @@ LICENCES = {
 OWN_LICENCE = "Apache-2.0"  # pyproject.toml
 COMPONENTS = {"glibc": "GNU C Library", PYTHON: "CPython", "zlib": "zlib",
               "gcc-12": "GCC runtime (libgcc)"}
+
+# SCANNERS: what Trivy and Syft take from the document (docs/release.md, "The SBOM in the image").
+# - Trivy (pkg/sbom/spdx/unmarshal.go, pkg/sbom/io/decode.go) reads a package whose SPDXID starts
+#   with SPDXRef-OperatingSystem as the OS (name: its family, versionInfo: its version) and the
+#   packages that OS CONTAINS as its packages; a package's Debian source package only from a
+#   sourceInfo "built package from: SOURCE VERSION", by which its Debian detector looks the
+#   security data up (pkg/detector/ospkg/debian/debian.go). It takes every package with a purl for
+#   one that is present, and skips those without: so the build tools carry their purls in comments.
+# - Syft (syft/format/common/spdxhelpers/to_syft_model.go) takes every package, with a purl or not;
+#   a Debian package's source from its purl's upstream= qualifier.
+SOURCE_INFO_PREFIX = "built package from: "
 
 
 def fail(message: str):
@@ -111,7 +125,8 @@ def lock(path: str, arch: str) -> dict:
 
 def os_release() -> dict:
     with open("/etc/os-release") as f:
-        return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        return {key: value.strip('"') for key, value in
+                (line.rstrip("\n").split("=", 1) for line in f if "=" in line)}
 
 
 # -- SPDX -------------------------------------------------------------------------------------
@@ -123,23 +138,49 @@ def purl(info: dict, distro: str) -> str:
     return f"pkg:deb/debian/{info['Package']}@{version}?" + "&".join(qualifiers)
 
 
-def deb_package(info: dict, licence: str, distro: str, comment: str) -> dict:
-    source = f"{info['source:Package']} {info['source:Version']}"
-    return {
+def deb_package(info: dict, licence: str, distro: str, comment: str, inside: bool) -> dict:
+    """A Debian package; its purl as a PACKAGE-MANAGER reference only if it is inside the binary:
+    scanners take every package with one for a package present where the SBOM is."""
+    package = {
         "SPDXID": spdx_id("Package-deb", info["Package"]),
         "name": info["Package"],
         "versionInfo": info["Version"],
         "supplier": "Organization: " + info["Maintainer"],
         "downloadLocation": "NOASSERTION",
         "filesAnalyzed": False,
-        "sourceInfo": f"Debian bookworm, source package {source}",
+        # Exactly this form: Trivy reads the source package from it (SCANNERS).
+        "sourceInfo": f"{SOURCE_INFO_PREFIX}{info['source:Package']} {info['source:Version']}",
         "licenseConcluded": licence,
         "licenseDeclared": licence,
         "copyrightText": "NOASSERTION",
         "description": info["binary:Summary"],
         "comment": comment,
-        "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
-                          "referenceLocator": purl(info, distro)}],
+    }
+    if inside:
+        package["externalRefs"] = [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                                    "referenceLocator": purl(info, distro)}]
+    else:
+        package["comment"] += f" ({purl(info, distro)})"
+    return package
+
+
+def os_package(release: dict) -> dict:
+    """The Debian release the packages inside come from, as Trivy reads an operating system (SCANNERS)."""
+    return {
+        "SPDXID": spdx_id("OperatingSystem", f"{release['ID']}-{release['VERSION_ID']}"),
+        "name": release["ID"],
+        "versionInfo": release["VERSION_ID"],
+        "supplier": "Organization: Debian",
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": False,
+        "primaryPackagePurpose": "OPERATING-SYSTEM",
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": "NOASSERTION",
+        "copyrightText": "NOASSERTION",
+        "description": release.get("PRETTY_NAME", release["ID"]),
+        "comment": "The Debian release whose packages are inside the binary, which CONTAINS each of them: "
+                   "what their security data is looked up for. None of its files is inside; "
+                   "the binary needs no operating system files.",
     }
 
 
@@ -147,7 +188,9 @@ def main(binary: str, work: str, out: str) -> None:
     arch = run("dpkg", "--print-architecture").strip()
     platform = f"linux/{arch}"
     release = os_release()
-    distro = f"debian-{release['VERSION_ID'].strip(chr(34))}"
+    if release.get("ID") != "debian":
+        fail(f"not a Debian stage: /etc/os-release says ID={release.get('ID')}")
+    distro = f"debian-{release['VERSION_ID']}"
     revision = os.environ.get("SOURCE_REVISION", "unknown")
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
     created = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -214,20 +257,30 @@ def main(binary: str, work: str, out: str) -> None:
     }]
     relationships = [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
                       "relatedSpdxElement": main_id}]
+    inside = []
     for package in sorted(infos):
         info = infos[package]
         entry = deb_package(info, LICENCES[info["source:Package"]], distro,
-                            f"{COMPONENTS[info['source:Package']]}; inside the binary: " + "; ".join(share[package]))
+                            f"{COMPONENTS[info['source:Package']]}; inside the binary: " + "; ".join(share[package]),
+                            inside=True)
         packages.append(entry)
+        inside.append(entry["SPDXID"])
         statically = any(owner.get(path) == package for path in objects)
         relationships.append({"spdxElementId": main_id,
                               "relationshipType": "STATIC_LINK" if statically else "GENERATED_FROM",
                               "relatedSpdxElement": entry["SPDXID"]})
+    # The operating system those packages are of: Debian, at this stage's release.
+    system = os_package(release)
+    packages.append(system)
+    relationships += [{"spdxElementId": system["SPDXID"], "relationshipType": "CONTAINS", "relatedSpdxElement": element}
+                      for element in inside]
 
-    # Build tools: the pinned Debian packages not inside, and the Python tools of the analysis.
+    # Build tools: the pinned Debian packages not inside, and the Python tools of the analysis;
+    # their purls in their comments only (deb_package).
     tools = installed(set(pinned) - set(infos))
     for package in sorted(tools):
-        entry = deb_package(tools[package], "NOASSERTION", distro, "build tool (pinned), not inside the binary")
+        entry = deb_package(tools[package], "NOASSERTION", distro, "build tool (pinned), not inside the binary",
+                            inside=False)
         packages.append(entry)
         relationships.append({"spdxElementId": entry["SPDXID"], "relationshipType": "BUILD_TOOL_OF",
                               "relatedSpdxElement": main_id})
@@ -238,9 +291,7 @@ def main(binary: str, work: str, out: str) -> None:
                  "downloadLocation": "NOASSERTION", "filesAnalyzed": False,
                  "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION", "copyrightText": "NOASSERTION",
                  "comment": "build tool (build/requirements.txt): PyInstaller's import analysis chooses the frozen "
-                            "modules; none of it is inside the binary",
-                 "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
-                                   "referenceLocator": f"pkg:pypi/{name.lower()}@{tool_version}"}]}
+                            f"modules; none of it is inside the binary (pkg:pypi/{name.lower()}@{tool_version})"}
         packages.append(entry)
         relationships.append({"spdxElementId": entry["SPDXID"], "relationshipType": "BUILD_TOOL_OF",
                               "relatedSpdxElement": main_id})
