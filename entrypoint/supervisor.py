@@ -1,4 +1,4 @@
-"""Start the app and stay with it: forward signals, reap every zombie, return its wait status."""
+"""Stay with the app once it runs: forward signals, reap every zombie, return its wait status."""
 import gc
 import os
 import _signal as signal  # the C module: signal.py brings enum
