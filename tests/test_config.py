@@ -500,3 +500,17 @@ def test_load_spells_no_flag_or_variable_by_hand():
     for option in OPTIONS:
         assert option.env not in source and f'"{option.flag}' not in source and f" {option.flag}" not in source
     assert BY_NAME["allow_remote_quit"].env == "SIDECAR_KILLER_ALLOW_REMOTE_QUIT"
+
+
+@pytest.mark.parametrize("url", ["http://[2001:db8::1]:15020/quitquitquit", "http://[::ffff:10.0.0.5]/q",
+                                 "http://[fe80::1]/q", "http://128.0.0.1/q", "http://localhost.example/q"])
+def test_a_quit_url_off_loopback_is_refused_whatever_its_form(url):
+    """Not ::1, not 127.0.0.0/8, not localhost: another host's proxy, refused without --allow-remote-quit."""
+    with pytest.raises(UsageError, match="is not on loopback"):
+        load(["--quit-url", url, "--", "/app"], {})
+    assert load(["--allow-remote-quit", "--quit-url", url, "--", "/app"], {}).quit_urls[0].text == url
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:15020/q", "http://127.3.4.5/q", "http://localhost/q", "http://LOCALHOST./q"])
+def test_a_quit_url_on_loopback_is_taken(url):
+    assert load(["--quit-url", url, "--", "/app"], {}).quit_urls[0].text == url
