@@ -107,7 +107,7 @@ def not_found(name: str) -> CannotRun:
 
 def shown(name: str) -> str:
     """``name`` quoted for a message, cut short when it is long."""
-    return repr(name if len(name) <= SHOWN else name[:SHOWN] + "…")
+    return repr(_cut(name))
 
 
 def _cannot_run(name: str, event: str, reason: str) -> CannotRun:

@@ -3,16 +3,16 @@ resolver that never answers), the app's code is kept, the proxy is still quit, e
 bounded, and one line says what ran out. Runs against `python -m entrypoint` or SK_TEST_BIN, as
 root (limits are lowered on the running wrapper; RLIMIT_NPROC binds only a user that is not root)."""
 import os
-import socket
+import shlex
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.lifecycle import urls
+from tests.helpers.lifecycle import urls, wrapper_python_pid
 from tests.helpers.process import Wrapper, clean_environ, descendants_of, slow, wrapper_command
 
 pytestmark = pytest.mark.builds("python", "binary")  # not emulated: qemu-user's own threads and limits are not the binary's
@@ -56,14 +56,6 @@ def as_nobody():
     os.setgroups([])
     os.setgid(NOBODY)
     os.setuid(NOBODY)
-
-
-def supervising_pid(w) -> int:
-    """The process that spawned the app (the wrapper itself: one process)."""
-    line = w.wait_for_line(lambda x: "app started" in x, stream="stderr")
-    app = int(line.rsplit("(pid ", 1)[1].rstrip(")"))
-    with open(f"/proc/{app}/stat") as stat:
-        return int(stat.read().rsplit(")", 1)[1].split()[1])
 
 
 def finish(w, go: Path, timeout: float = 20) -> int:
@@ -123,7 +115,7 @@ def test_the_pods_pid_limit_full_when_the_app_exits(sidecar, tmp_path):
         w = Wrapper(urls(fake, "--", *waiting_app(go)))
         try:
             cgroup.add(w.pid)
-            supervisor = supervising_pid(w)
+            supervisor = wrapper_python_pid(w)
             assert cgroup.fill() >= 1
         except BaseException:
             w.kill_tree()
@@ -153,7 +145,7 @@ def test_a_limit_lowered_while_the_app_runs(sidecar, tmp_path, limit):
     else:
         w = Wrapper(urls(fake, "--", *waiting_app(go)))
     try:
-        pid = supervising_pid(w)
+        pid = wrapper_python_pid(w)
         value = {"nproc": 1, "as": (vm_size_kib(pid) + 512) * 1024, "nofile": open_fds(pid)}[limit]
         # As the wrapper's own user: root here may lack CAP_SYS_RESOURCE for another user's process.
         subprocess.run(["prlimit", f"--pid={pid}", f"--{limit}={value}"], check=True,
@@ -202,10 +194,10 @@ def test_a_resolver_that_black_holes_costs_one_thread_and_the_deadline(tmp_path)
     --ready-timeout with 69, and never more than one lookup thread runs."""
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 127.0.0.1\noptions timeout:30 attempts:5\n")
-    wrapper = " ".join(_quote(word) for word in wrapper_command() + [
+    wrapper = " ".join(shlex.quote(word) for word in wrapper_command() + [
         "--ready-url", "http://proxy.example.test:15021/healthz/ready", "--ready-timeout", "3", "--", "true"])
-    script = (f"ip link set lo up && mount --bind {_quote(str(resolv))} /etc/resolv.conf && "
-              f"{{ {_quote(sys.executable)} -c {_quote(BLACK_HOLE_DNS)} >/dev/null 2>&1 & }} && sleep 0.3 && exec {wrapper}")
+    script = (f"ip link set lo up && mount --bind {shlex.quote(str(resolv))} /etc/resolv.conf && "
+              f"{{ {shlex.quote(sys.executable)} -c {shlex.quote(BLACK_HOLE_DNS)} >/dev/null 2>&1 & }} && sleep 0.3 && exec {wrapper}")
     env = dict(clean_environ(), PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     started = time.monotonic()
     proc = subprocess.Popen(["unshare", "-n", "-m", "sh", "-c", script], env=env,
@@ -233,7 +225,3 @@ def test_a_resolver_that_black_holes_costs_one_thread_and_the_deadline(tmp_path)
     assert 3 <= took < slow(1) + 5, err
     assert 1 <= peak <= 2, f"threads at peak: {peak}"
     assert "proxy not ready after 3" in err or "no answer" in err or "nothing listens" in err, err
-
-
-def _quote(word: str) -> str:
-    return "'" + word.replace("'", "'\\''") + "'"
