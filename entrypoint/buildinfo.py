@@ -12,7 +12,7 @@ confstr(_CS_GNU_LIBC_VERSION)): in the static binary, those of the code linked.
 `python -m entrypoint` has no stamp: its commit is unknown, its platform is the machine's it runs
 on, and it names the Python that runs it and, where it can tell, that Python's glibc.
 """
-import os
+import posix as os  # the C module: os.py brings os.path, stat and _collections_abc
 import sys
 
 from entrypoint import __version__

@@ -1,5 +1,5 @@
 """sidecar-killer's lifecycle, top to bottom: configure, wait for the proxy, run the app, quit."""
-import os
+import posix as os  # the C module: os.py brings os.path, stat and _collections_abc
 import sys
 import time
 
@@ -11,9 +11,14 @@ from entrypoint.supervisor import Supervisor, become_subreaper, release_startup_
 from entrypoint.terminal import Terminal
 
 
+def environment() -> dict:
+    """The environment we started with, decoded as os.environ decodes it."""
+    return {app_command.decoded(name): app_command.decoded(value) for name, value in os.environ.items()}
+
+
 def main(argv: list | None = None, environ: dict | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    environ = dict(os.environ) if environ is None else environ
+    environ = environment() if environ is None else environ
     try:
         config = configuration.load(argv, environ)
     except configuration.UsageError as error:

@@ -9,9 +9,10 @@ or a device, so the start costs nothing measurable. spawn() starts the app and e
 failure the same way.
 """
 import errno
-import os
+import posix as os  # the C module: os.py brings os.path, stat and _collections_abc
 import _signal as signal  # the C module: signal.py brings enum
-import stat
+import _stat as stat  # the C module: stat.py is its Python copy
+import sys
 
 from entrypoint import exitcodes
 
@@ -22,6 +23,7 @@ HEAD = 4096        # the first read: an ELF header and its program headers, or a
 BINPRM_BUF = 256   # how much of a #! line the kernel reads (BINPRM_BUF_SIZE)
 SHOWN = 200        # the longest name quoted whole in a message
 BINFMT_MISC = "/proc/sys/fs/binfmt_misc"
+DEFAULT_PATH = "/bin:/usr/bin"  # glibc's search path when PATH is unset (os.defpath)
 KERNEL_ARCH = "/proc/sys/kernel/arch"
 
 # What the kernel of each machine runs natively: (e_machine, EI_CLASS), little endian.
@@ -54,7 +56,7 @@ def check(command: list) -> None:
     """Raise CannotRun when the command cannot run at all; before any wait for the proxy.
 
     The file is the one posix_spawnp would start: ``command[0]`` itself if it has a '/', else
-    the first in the wrapper's own PATH (default os.defpath) that starts; one that cannot (no
+    the first in the wrapper's own PATH (default DEFAULT_PATH) that starts; one that cannot (no
     execute bit, no loader, no interpreter) is passed over as posix_spawnp passes it over, and
     is what is said when no other starts. Exits: 127 not there at all, 126 there but it cannot
     run. What only the start can tell (a missing shared library, say) is left to it.
@@ -96,11 +98,23 @@ def candidates(name: str) -> list:
     else ``name`` in each directory of the wrapper's own PATH (posix_spawnp reads ours)."""
     if "/" in name:
         return [name]
-    return [os.path.join(directory or ".", name) for directory in os.environ.get("PATH", os.defpath).split(":")]
+    return [directory + name if directory.endswith("/") else f"{directory or '.'}/{name}"
+            for directory in search_path().split(":")]
+
+
+def search_path() -> str:
+    """The wrapper's own PATH, as it started (posix_spawnp reads it), or glibc's default."""
+    path = os.environ.get(b"PATH")
+    return DEFAULT_PATH if path is None else decoded(path)
+
+
+def decoded(name: bytes) -> str:
+    """A file name or variable as os.fsdecode decodes it (undecodable bytes kept)."""
+    return name.decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 
 
 def not_found(name: str) -> CannotRun:
-    where = "" if "/" in name else f" in PATH={os.environ.get('PATH', os.defpath)}"
+    where = "" if "/" in name else f" in PATH={search_path()}"
     return CannotRun(exitcodes.NOT_FOUND, event="not_found",
                      message=f"cannot run {shown(name)}: not found{where}; check the image's CMD")
 
@@ -244,8 +258,8 @@ def _elf_reason(fd: int, head: bytes) -> tuple | None:
         raw = _bytes(fd, head, where, size) if 2 <= size <= 4096 else b""
         if len(raw) != size or not raw.endswith(b"\0"):  # the kernel's checks
             return _invalid("garbled ELF loader path")
-        loader = os.fsdecode(raw.split(b"\0", 1)[0])
-        if not os.path.exists(loader):
+        loader = decoded(raw.split(b"\0", 1)[0])
+        if not os.access(loader, os.F_OK):
             return _why(event="no_loader", reason=f"it is dynamically linked and its loader {_cut(loader)} "
                         "is not in this image; build it static (e.g. CGO_ENABLED=0, gcc -static, a musl target) "
                         "or use a base image that has the loader")
@@ -319,14 +333,14 @@ def _interpreter(head: bytes) -> str | None:
     ends = [at for at in (rest.find(b" "), rest.find(b"\t"), rest.find(b"\0")) if at >= 0]
     if not ends and newline < 0:
         return None
-    return os.fsdecode(rest[:min(ends)] if ends else rest)
+    return decoded(rest[:min(ends)] if ends else rest)
 
 
 def _missing_hint(interpreter: str) -> str:
     if interpreter.endswith("\r"):
         return "; its #! line ends in a carriage return (Windows line endings): convert the script " \
                "with dos2unix"
-    if os.path.basename(interpreter) in SHELLS:
+    if interpreter.rsplit("/", 1)[-1] in SHELLS:
         return " (a FROM scratch image has no shell); make the program itself the command, or use " \
                "a base image that has a shell"
     return "; make the program itself the command, or use a base image that has it"

@@ -3,7 +3,7 @@
 Our own failures use the BSD sysexits.h values, as linkerd-await does; command-not-found and
 not-executable use the shell's 127 and 126, as tini and dumb-init do.
 """
-import os
+import posix as os  # the C module: os.py brings os.path, stat and _collections_abc
 
 NOT_READY = 1        # --check-ready: proxy not ready; --quit-only: a quit did not land
 USAGE = 64           # EX_USAGE: bad option, value or environment variable

@@ -8,7 +8,7 @@ for it goes through waiting.py, so requests run side by side on one thread and a
 ends them at once.
 """
 import errno
-import os
+import posix as os  # the C module: os.py brings os.path, stat and _collections_abc
 import select
 import _socket as socket  # the C module: socket.py brings enum and selectors
 

@@ -5,7 +5,7 @@ wait (waiting.py), so none is lost
 while we wait for the proxy or start the app, none runs a Python handler late, and the process
 never dies by one: as PID 1 a signal death would lose the app's exit code and the quit.
 """
-import os
+import posix as os  # the C module: os.py brings os.path, stat and _collections_abc
 import _signal as signal  # the C module: signal.py brings enum
 
 # KILL and STOP cannot be caught.

@@ -6,7 +6,7 @@ foreground group: that becomes the app's, so they too reach it once, from the ke
 isolate_child does the same). Only when the foreground is ours to pass on: a job started in
 the background, or sent there with `bg`, leaves the terminal to the shell.
 """
-import os
+import posix as os  # the C module: os.py brings os.path, stat and _collections_abc
 
 
 class Terminal:

@@ -11,7 +11,7 @@ meanwhile goes to the caller's policy, which may end the run (``Stopped``).
 Time and signals come from ``system``: the real clock, poll and sigtimedwait, or the tests'
 fake (tests/helpers/fakes.py FakeSystem), so no function here or above takes a clock.
 """
-import os
+import posix as os  # the C module: os.py brings os.path, stat and _collections_abc
 import select
 import _signal as signal  # the C module: signal.py brings enum
 import time

@@ -38,7 +38,7 @@ def refusal(argv) -> command.CannotRun:
 
 def as_machine(monkeypatch, machine):
     real = os.uname()
-    monkeypatch.setattr(os, "uname", lambda: types.SimpleNamespace(
+    monkeypatch.setattr(command.os, "uname", lambda: types.SimpleNamespace(
         sysname=real.sysname, nodename=real.nodename, release=real.release, version=real.version,
         machine=machine))
 
@@ -217,7 +217,7 @@ def test_a_loader_path_beyond_the_first_read_costs_one_more_small_read(monkeypat
     app = elf(tmp_path / "app", loader="/no/such/ld.so", loader_at=20000)
     reads = []
     real = os.pread
-    monkeypatch.setattr(os, "pread", lambda fd, size, at: reads.append((size, at)) or real(fd, size, at))
+    monkeypatch.setattr(command.os, "pread", lambda fd, size, at: reads.append((size, at)) or real(fd, size, at))
     problem = refusal([str(app)])
     assert problem.event == "no_loader" and "/no/such/ld.so" in str(problem)
     assert reads == [(4096, 0), (len("/no/such/ld.so") + 1, 20000)]
@@ -234,7 +234,7 @@ def test_a_static_program_is_read_once_and_only_its_head(monkeypatch, tmp_path):
         grow.write(bytes(1 << 20))
     reads = []
     real = os.pread
-    monkeypatch.setattr(os, "pread", lambda fd, size, at: reads.append((size, at)) or real(fd, size, at))
+    monkeypatch.setattr(command.os, "pread", lambda fd, size, at: reads.append((size, at)) or real(fd, size, at))
     command.check([str(app)])
     assert reads == [(4096, 0)]
 
@@ -485,7 +485,7 @@ def test_spawn_gives_the_app_an_empty_mask_and_default_dispositions(tmp_path):
 def failing_spawn(monkeypatch, code):
     def fail(*args, **kwargs):
         raise OSError(code, os.strerror(code))
-    monkeypatch.setattr(os, "posix_spawnp", fail)
+    monkeypatch.setattr(command.os, "posix_spawnp", fail)
 
 
 def spawn_refusal(argv) -> command.CannotRun:
