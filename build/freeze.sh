@@ -4,11 +4,11 @@
 # process, nothing extracted, nothing written. How and why: docs/frozen-binary.md.
 #
 #   entrypoint/ --PyInstaller's import analysis (build/modules.spec)--> modules.json
-#               --build/freeze_modules.py--> frozen_modules.h (compressed bytecode, module lists)
+#               --build/freeze_modules.py--> frozen_modules.h (bytecode, module lists)
 #               --gcc -static with launcher/*.c and libpython3.X.a--> the binary
 #
 # Runs on Debian bookworm: in Dockerfile.scratch's build stage (`make build`) or on a host
-# (`make build-host`). Needs (apt): python3 python3-venv libpython3.X-dev gcc libc6-dev zlib1g-dev
+# (`make build-host`). Needs (apt): python3 python3-venv libpython3.X-dev gcc libc6-dev
 # Env: OUT (default dist/sidecar-killer), WORK (default dist/work), SOURCE_COMMIT (what
 # `--version` names; default: build/source-commit.sh, "unknown" outside a git checkout).
 # `--version` also names the Debian packages (and versions) of the CPython and the C library
@@ -39,8 +39,7 @@ command -v gcc >/dev/null || missing="$missing gcc"
 [ -x "$PYTHON" ] || missing="$missing python3"
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing="$missing python3-venv"
 [ -f "$(config LIBPL 2>/dev/null)/libpython$PYTHON_VERSION.a" ] || missing="$missing libpython$PYTHON_VERSION-dev"
-[ -f /usr/include/zlib.h ] || missing="$missing zlib1g-dev"
-[ -z "$missing" ] || fail "missing:$missing. On Debian bookworm: apt-get install -y python3 python3-venv libpython$PYTHON_VERSION-dev gcc libc6-dev zlib1g-dev"
+[ -z "$missing" ] || fail "missing:$missing. On Debian bookworm: apt-get install -y python3 python3-venv libpython$PYTHON_VERSION-dev gcc libc6-dev"
 
 mkdir -p "$WORK" "$(dirname "$OUT")"
 VENV=$WORK/venv
@@ -62,7 +61,7 @@ log "import analysis (build/modules.spec)"
 "$VENV/bin/pyinstaller" --noconfirm --log-level WARN --distpath "$WORK" \
     --workpath "$WORK/pyinstaller" "$BUILD/modules.spec"
 
-# --- frozen_modules.h: compressed bytecode and module lists --------------------
+# --- frozen_modules.h: bytecode and module lists -------------------------------
 # Stamped for `--version`: the source commit, the platform built for (this stage's), and the
 # Debian package and version of the libpython and the libc linked below, from dpkg's database
 # (as build/release/sbom.py traces the release's SBOM: dpkg-query -S, then -W).
@@ -95,8 +94,8 @@ log "linking"
 gcc -O2 -Wall -Wextra -Werror -static -s -I"$(config INCLUDEPY)" -I"$WORK" \
     -ffile-prefix-map="$REPO"=. -ffile-prefix-map="$WORK"=. \
     -Wl,--build-id=sha1 -Wl,-Map="$WORK/link.map" \
-    -o "$OUT.tmp" "$LAUNCHER/main.c" "$LAUNCHER/native.c" "$LAUNCHER/unpack.c" "$INTERNALS" \
-    "$(config LIBPL)/libpython$PYTHON_VERSION.a" -lz -lm 2>"$WORK/link.log" \
+    -o "$OUT.tmp" "$LAUNCHER/main.c" "$LAUNCHER/native.c" "$INTERNALS" \
+    "$(config LIBPL)/libpython$PYTHON_VERSION.a" -lm 2>"$WORK/link.log" \
     || { cat "$WORK/link.log" >&2; fail "link failed"; }
 grep -v -e 'statically linked applications requires at runtime' -e ': in function' \
     "$WORK/link.log" >&2 || true

@@ -9,12 +9,13 @@ bytecode must match it.
 
 frozen_modules.h is module data only; launcher/cpythonXY.c includes it and puts it in place of
 libpython's own tables (the CPython internals live there alone):
-- sk_modules: each module compiled at optimize 2 (no docstrings, no asserts), marshalled and
-  raw-deflated behind a marker byte, unpacked by launcher/unpack.c when first imported, among
-  them _sidecar_killer_build (the build's stamp as given, for `--version`: COMMIT, PLATFORM,
+- sk_modules: each module compiled at optimize 2 (no docstrings, no asserts) and marshalled,
+  for CPython to unmarshal in place when first imported: our package, what the interpreter's
+  own start imports (STARTUP), two codecs (CODECS); and _sidecar_killer_build (the build's stamp as given, for `--version`: COMMIT, PLATFORM,
   and PYTHON_PACKAGE and LIBC_PACKAGE, each (Debian package, version) of the libpython and the
   libc linked, which build/freeze.sh asks dpkg);
-- sk_bootstrap: importlib's bootstrap from this interpreter's sources;
+- sk_bootstrap: importlib's bootstrap from this interpreter's sources (without zipimport: the
+  interpreter starts without it, and nothing here is imported from a zip file);
 - SK_INITTAB: the built-in C modules every interpreter needs plus those the analysis reaches,
   so the linker leaves out the rest (unicodedata, pyexpat, the hashes: ~2 MB).
 Beside it, frozen.json lists what went in (module names and source files, built-in C
@@ -27,15 +28,16 @@ import marshal
 import os
 import re
 import sys
-import zlib
 
-# Built into every CPython: Modules/config.c.in and Modules/Setup.bootstrap.in (3.11). The
-# interpreter imports some of these while starting, before any of our code.
+# The built-in C modules the interpreter imports while starting, before any of our code:
+# importlib's bootstrap (_imp, _thread, _warnings, _weakref, _io, marshal, posix), the codecs and
+# the I/O stack of STARTUP (_codecs, _abc, _io), and what Python/pylifecycle.c sets up itself
+# (builtins, sys, _signal, time, gc, atexit, errno). The others of Modules/config.c.in and
+# Setup.bootstrap.in are built in only when our code imports them (the analysis says): no module
+# table entry, no code linked (_sre, _locale, itertools, pwd with glibc's NSS, ...).
 CORE_BUILTINS = {
-    "marshal", "_imp", "_ast", "_tokenize", "builtins", "sys", "gc", "_warnings", "_string",
-    "posix", "errno", "_io", "_abc", "_codecs", "_collections", "_functools", "_locale",
-    "_operator", "_signal", "_sre", "_stat", "_symtable", "_thread", "_tracemalloc", "_weakref",
-    "atexit", "faulthandler", "itertools", "pwd", "time",
+    "builtins", "sys", "_imp", "_thread", "_warnings", "_weakref", "_io", "marshal", "posix",
+    "_codecs", "_abc", "_signal", "time", "gc", "atexit", "errno",
 }
 # Init functions not named PyInit_<name> (config.c.in); None: set up by the interpreter itself.
 INIT_FUNCTIONS = {"marshal": "PyMarshal_Init", "_warnings": "_PyWarnings_Init",
@@ -53,29 +55,30 @@ _LIB = os.path.dirname(os.__file__)
 BOOTSTRAP = {
     "_frozen_importlib": os.path.join(_LIB, "importlib", "_bootstrap.py"),
     "_frozen_importlib_external": os.path.join(_LIB, "importlib", "_bootstrap_external.py"),
-    "zipimport": os.path.join(_LIB, "zipimport.py"),
 }
+# What the interpreter itself imports at every start, before our __main__ (with the bootstrap): the
+# I/O stack and the UTF-8 codec (ASCII and Latin-1 too, cheap, for a codec looked up by name).
+STARTUP = {name: os.path.join(_LIB, path) for name, path in (
+    ("abc", "abc.py"), ("codecs", "codecs.py"), ("io", "io.py"), ("encodings", "encodings/__init__.py"),
+    ("encodings.aliases", "encodings/aliases.py"), ("encodings.utf_8", "encodings/utf_8.py"))}
+CODECS = {name: os.path.join(_LIB, "encodings", name.split(".")[1] + ".py")
+          for name in ("encodings.ascii", "encodings.latin_1")}
+
 
 
 def fail(message: str):
     sys.exit(f"freeze_modules.py: {message}")
 
 
-PACKED_MARKER = b"Z"
-
-
-def packed(name: str, path: str) -> tuple:
-    """(compressed marshal data, uncompressed size) of the module's code at optimize 2."""
+def marshalled(name: str, path: str) -> bytes:
+    """The module's code at optimize 2, marshalled. Kept as it is, not deflated: every module
+    here is imported at every start but the two codecs, and inflating them cost each start
+    ~1.5 ms of CPU to save ~0.2 MB. (Marshal data starts with a type code, never with the NUL
+    byte CPython takes for "no such module".)"""
     with open(path, "rb") as source:
         # The name, not the build path, in tracebacks: the same bytes from any checkout.
         code = compile(source.read(), f"<frozen {name}>", "exec", optimize=2, dont_inherit=True)
-    data = marshal.dumps(code)
-    # Raw deflate (wbits -15): no zlib header and no Adler-32 to verify at every start (3 % of
-    # its instructions); the binary's integrity is its SHA-256, not a per-module checksum.
-    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
-    # A leading marker byte: CPython 3.11's find_frozen takes an entry whose data starts with a
-    # NUL byte for "no such module", and raw deflate may start with 0x00 (launcher/unpack.c skips it).
-    return PACKED_MARKER + packer.compress(data) + packer.flush(), len(data)
+    return marshal.dumps(code)
 
 
 # The build's stamp (build/freeze.sh passes it): a commit as build/source-commit.sh prints it,
@@ -123,16 +126,13 @@ def c_bytes(symbol: str, data: bytes) -> str:
 
 
 def frozen_table(table: str, modules: list, parts: list) -> None:
-    """Append the data, getters and struct _frozen table sk_<table> of ``modules`` [(name, path)]."""
+    """Append the data and struct _frozen table sk_<table> of ``modules`` [(name, path)]."""
     rows = []
     for name, path in modules:
         symbol = f"{table}_{len(rows)}"
-        data, size = packed(name, path)
-        parts.append(c_bytes(symbol, data))
-        parts.append(f"static PyObject *get_{symbol}(void) "
-                     f"{{ return sk_unpack({symbol}, sizeof {symbol}, {size}); }}\n")
+        parts.append(c_bytes(symbol, marshalled(name, path)))
         is_package = os.path.basename(path) == "__init__.py"
-        rows.append(f'    {{"{name}", {symbol}, (int)sizeof {symbol}, {int(is_package)}, get_{symbol}}},\n')
+        rows.append(f'    {{"{name}", {symbol}, (int)sizeof {symbol}, {int(is_package)}, NULL}},\n')
     parts.append(f"\nstatic const struct _frozen sk_{table}[] = {{\n")
     parts.extend(rows)
     parts.append("    {NULL, NULL, 0, 0, NULL},\n};\n\n")
@@ -171,10 +171,12 @@ def main(spec_output: str, c_file: str, commit: str, platform: str, python_packa
         fail(f"modules the binary needs are not built into this libpython: {sorted(not_built_in)}")
 
     stamp = build_module(os.path.dirname(os.path.abspath(c_file)), commit, platform, python_package, libc_package)
-    modules = sorted(analysis["modules"] + [list(stamp)]) + [["__main__", analysis["entry"]]]
-    for name in ("encodings", "io", "abc", "codecs", "os"):  # what the interpreter's start needs
-        if name not in dict(modules):
-            fail(f"the analysis left out {name}, which every start imports")
+    ours = dict(analysis["modules"])
+    modules = sorted({**ours, **STARTUP, **CODECS, STAMP_MODULE: stamp[1]}.items()) + [["__main__", analysis["entry"]]]
+    unknown = {name for name in ours if name not in STARTUP and name.partition(".")[0] != "entrypoint"}
+    if unknown:  # each costs the binary's size and, if imported at every start, its start
+        print(f"freeze_modules.py: the standard library's Python modules our code imports: {sorted(unknown)}",
+              file=sys.stderr)
 
     parts = ["/* Generated by build/freeze_modules.py from PyInstaller's analysis: do not edit.\n"
              " * Module data only, included by launcher/cpythonXY.c. */\n\n"]

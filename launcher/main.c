@@ -3,8 +3,8 @@
  * Everything the product does is Python (entrypoint/); this file only starts the interpreter
  * the way a container entrypoint needs it started, as CPython's Programs/python.c does for
  * python3. Linked with Debian's libpython3.11.a, the frozen modules and built-in module table
- * (cpython311.c, with the data build/freeze_modules.py generates; unpacked by unpack.c) and
- * the _sidecar_killer module (native.c). Nothing is read from disk:
+ * (cpython311.c, with the data build/freeze_modules.py generates) and the _sidecar_killer
+ * module (native.c). Nothing is read from disk:
  * no site, no module search path, every module comes from this executable's own memory. */
 #include <Python.h>
 #include <signal.h>
@@ -90,8 +90,8 @@ int main(int argc, char **argv)
         return fail(status);
 
     /* No cyclic garbage collection while start-up imports: it only walks the new modules'
-     * objects again and again (~1 ms). entrypoint/supervisor.py collects once and turns the
-     * collector back on when the app has started. */
+     * objects again and again (~1 ms). entrypoint/supervisor.py sets them aside (gc.freeze)
+     * and turns the collector back on when the app has started. */
     PyGC_Disable();
 
     /* entrypoint/__main__.py, frozen as __main__. It ends with os._exit(code); if anything raises

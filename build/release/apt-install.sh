@@ -25,14 +25,14 @@ esac
 # The Python build/python-version names (copied beside this script, or read from the tree).
 PY=$(cat "$(dirname "$0")/python-version" 2>/dev/null || cat "$(dirname "$0")/../python-version")
 # What the stage installs: what build/freeze.sh needs (as Dockerfile.scratch's stage has it).
-INSTALL="ca-certificates python3 python3-venv libpython$PY-dev gcc libc6-dev zlib1g-dev binutils"
+INSTALL="ca-certificates python3 python3-venv libpython$PY-dev gcc libc6-dev binutils"
 # What is pinned: every package whose files shape the binary's bytes. The compiler, assembler
 # and linker; the headers, static libraries and start files linked in (build/release/sbom.py
 # checks that every package inside the binary is pinned); the Python that compiles the
 # bytecode and the standard library sources it compiles.
 PINNED="gcc-12 cpp-12 libgcc-12-dev binutils binutils-$TRIPLET libbinutils binutils-common
         libc6 libc6-dev linux-libc-dev libpython$PY-dev libpython$PY libpython$PY-stdlib
-        libpython$PY-minimal python$PY python$PY-minimal zlib1g zlib1g-dev"
+        libpython$PY-minimal python$PY python$PY-minimal"
 
 log() { echo "apt-install.sh: $*" >&2; }
 

@@ -46,12 +46,10 @@ INTERNALS = "cpython" + PYTHON[len("python"):].replace(".", "") + ".c"  # launch
 LICENCES = {
     "glibc": "LGPL-2.1-or-later",
     PYTHON: "Python-2.0",
-    "zlib": "Zlib",
     "gcc-12": "GPL-3.0-or-later WITH GCC-exception-3.1",  # libgcc, crtbegin/crtend
 }
 OWN_LICENCE = "Apache-2.0"  # pyproject.toml
-COMPONENTS = {"glibc": "GNU C Library", PYTHON: "CPython", "zlib": "zlib",
-              "gcc-12": "GCC runtime (libgcc)"}
+COMPONENTS = {"glibc": "GNU C Library", PYTHON: "CPython", "gcc-12": "GCC runtime (libgcc)"}
 
 # SCANNERS: what Trivy and Syft take from the document (docs/release.md, "The SBOM in the image").
 # - Trivy (pkg/sbom/spdx/unmarshal.go, pkg/sbom/io/decode.go) reads a package whose SPDXID starts
@@ -298,7 +296,7 @@ def main(binary: str, work: str, out: str) -> None:
 
     # Files: every frozen module's source, and our C sources.
     files = []
-    own_c = [(None, os.path.join(SRC, "launcher", name)) for name in ("main.c", "native.c", "unpack.c", INTERNALS)]
+    own_c = [(None, os.path.join(SRC, "launcher", name)) for name in ("main.c", "native.c", INTERNALS)]
     for name, path in sources + own_c:
         if path in owner:
             info = infos[owner[path]]
@@ -405,8 +403,8 @@ listed in glibc-objects-{suffix}.txt. To run it with a modified glibc, relink it
    {platform}, the packages at the versions of build/release/debian.lock, among them
    lib{PYTHON}-dev {python['Version']}), with your glibc's libc.a, libm.a, crt1.o, crti.o and
    crtn.o in place of Debian's, and run build/freeze.sh. Its last step is the link:
-   gcc -O2 -static -s -Idist/work launcher/main.c launcher/native.c launcher/unpack.c
-   launcher/{INTERNALS} lib{PYTHON}.a -lz -lm
+   gcc -O2 -static -s -Idist/work launcher/main.c launcher/native.c launcher/{INTERNALS}
+   lib{PYTHON}.a -lm
    ({INTERNALS} includes dist/work/frozen_modules.h, generated from the same commit, so the
    rest of the binary is as released:
    `make reproduce` checks that a rebuild gives the same bytes).
