@@ -3,6 +3,7 @@
 Each module below costs the frozen binary milliseconds at every start; they were cut on
 purpose. These tests keep them cut, and keep the shortcuts exact.
 """
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,14 @@ def test_each_start_imports_only_what_it_uses(argv):
                          cwd=Path(__file__).resolve().parent.parent).stdout.splitlines()[-1]
     assert set(out.split()) - MAY_IMPORT == set()
 
+
+def test_nothing_compiles_python_source_at_run_time():
+    """The static binary's interpreter has no compiler (launcher/cpython311.c): exec, eval and
+    compile of a string would raise SystemError there. None of our modules calls them."""
+    calls = []
+    for path in sorted((Path(__file__).resolve().parent.parent / "entrypoint").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("exec", "eval",
+                                                                                                  "compile"):
+                calls.append(f"{path.name}:{node.lineno} {node.func.id}")
+    assert calls == []
