@@ -14,8 +14,9 @@ libpython's own tables (the CPython internals live there alone):
   own start imports (STARTUP), two codecs (CODECS); and _sidecar_killer_build (the build's stamp as given, for `--version`: COMMIT, PLATFORM,
   and PYTHON_PACKAGE and LIBC_PACKAGE, each (Debian package, version) of the libpython and the
   libc linked, which build/freeze.sh asks dpkg);
-- sk_bootstrap: importlib's bootstrap from this interpreter's sources (without zipimport: the
-  interpreter starts without it, and nothing here is imported from a zip file);
+- sk_bootstrap: importlib's bootstrap from this interpreter's sources, and in place of its
+  importers of files (_bootstrap_external, zipimport) launcher/importlib_external.py, which
+  installs none: nothing here is imported from a file;
 - SK_INITTAB: the built-in C modules every interpreter needs plus those the analysis reaches,
   so the linker leaves out the rest (unicodedata, pyexpat, the hashes: ~2 MB).
 Beside it, frozen.json lists what went in (module names and source files, built-in C
@@ -50,11 +51,13 @@ OPTIONAL_EXTENSIONS = {
     "_json",  # json.decoder/scanner/encoder fall back to their pure-Python versions
 }
 
-# What the interpreter imports from _PyImport_FrozenBootstrap while starting (Python/frozen.c).
+# What the interpreter imports from _PyImport_FrozenBootstrap while starting (Python/frozen.c):
+# importlib's bootstrap, and in place of its file-system importers the binary's own stand-in.
 _LIB = os.path.dirname(os.__file__)
 BOOTSTRAP = {
     "_frozen_importlib": os.path.join(_LIB, "importlib", "_bootstrap.py"),
-    "_frozen_importlib_external": os.path.join(_LIB, "importlib", "_bootstrap_external.py"),
+    "_frozen_importlib_external": os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                               "launcher", "importlib_external.py"),
 }
 # What the interpreter itself imports at every start, before our __main__ (with the bootstrap): the
 # I/O stack and the UTF-8 codec (ASCII and Latin-1 too, cheap, for a codec looked up by name).
