@@ -20,6 +20,8 @@ wrappers, so load on the machine hits them alike. Per wrapper and round:
            the start delay under a 100m CPU limit. The proxy is the same fake sidecar, ready,
            listening in the network namespace the containers join (as a pod's containers
            share one): the whole job, probe and quit included
+  version  builds of ours only: CPU time of `--version`, and of a bare `python3.11 -I -S -c pass`
+           (Debian's: the interpreter the binary links, started with nothing of ours)
   exit3    the app exits 3: the wrapper's exit code
   flood    the proxy is not ready for 2 s: not-ready answers per second while the wrapper polls
            (503s to /healthz/ready, each one a warning line in pilot-agent's log; or, to a peer
@@ -36,7 +38,8 @@ arguments; the app's command line follows them. Every scenario runs it with that
 (cpu100m: `docker run -e VAR=VALUE`). E.g. scuttle, which polls Envoy's admin /server_info:
   --peer 'scuttle=ENVOY_ADMIN_API=http://127.0.0.1:15021 ISTIO_QUIT_API=http://127.0.0.1:15020 /path/to/scuttle'
 (the fake sidecar's ready port answers /server_info too: LIVE from the moment /healthz/ready
-turns 200). Peers are compared, not checked against our targets.
+turns 200). Peers are compared, not checked against our targets; the first one is ours' yardstick:
+ours' job overhead must stay within twice its own.
 Every binary is copied to bench/out/bin/ first: a rebuild during the run changes nothing.
 It prints one table (median, min and max per figure) with the targets (must and
 moonshot) checked on ours' medians, and writes bench/out/results.json, bench/out/table.md and
@@ -124,10 +127,17 @@ def main(argv=None) -> int:
     meta["load_after"] = loadavg()
 
     before = raw.get("before", {}).get("job_ms")
+    python = raw.get("ours", {}).get("python_cpu_ms")
+    peer = next((raw[w.name].get("job_ms") for w in chosen if w.kind == "peer"), None)
     results = {}
     for wrapper in chosen:
         if before and "job_ms" in raw[wrapper.name]:
             raw[wrapper.name]["job_ratio"] = [ms / statistics.median(before) for ms in raw[wrapper.name]["job_ms"]]
+        if peer and "job_ms" in raw[wrapper.name]:
+            raw[wrapper.name]["job_peer_ratio"] = [ms / statistics.median(peer) for ms in raw[wrapper.name]["job_ms"]]
+        if python and "version_cpu_ms" in raw[wrapper.name]:
+            raw[wrapper.name]["version_ratio"] = [ms / statistics.median(python)
+                                                  for ms in raw[wrapper.name]["version_cpu_ms"]]
         size = wrapper.binary.stat().st_size
         layer = layer_tar(wrapper.layer)
         results[wrapper.name] = {

@@ -130,6 +130,23 @@ class Bench:
         return {"cpu100m_app_ms": alone, "cpu100m_ms": took, "cpu100m_delay_ms": took - alone,
                 "cpu100m_exit": code, "cpu100m_quit_sent": len(sidecar.quits) > quits}
 
+    def version(self, wrapper: Wrapper) -> dict:
+        """CPU time of a build of ours printing ``--version`` (configuration read, nothing else
+        done), and in ours' turn a bare ``python3.11 -I -S -c pass`` beside it: the interpreter's
+        own start, the floor of any start in Python."""
+        if wrapper.kind not in ("ours", "variant"):
+            return {}
+        found = {"version_cpu_ms": self.cpu_ms([str(wrapper.binary), "--version"])}
+        if wrapper.kind == "ours" and os.access(BARE_PYTHON, os.X_OK):
+            found["python_cpu_ms"] = self.cpu_ms([BARE_PYTHON, "-I", "-S", "-c", "pass"])
+        return found
+
+    @staticmethod
+    def cpu_ms(argv: list) -> float:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, usage = finish(proc)
+        return (usage.ru_utime + usage.ru_stime) * 1000
+
     def exit3(self, wrapper: Wrapper) -> dict:
         proc, _ = self.start(wrapper, ["3"], "exit3")
         return {"exit3": finish(proc)[0]}
@@ -153,6 +170,7 @@ class Bench:
                 "sigterm_quit_sent": len(self.ready_sidecar.quits) > quits}
 
 
-SCENARIOS = ("job", "latency", "flood", "run", "cpu100m", "exit3", "sigterm")
+SCENARIOS = ("job", "version", "latency", "flood", "run", "cpu100m", "exit3", "sigterm")
+BARE_PYTHON = "/usr/bin/python3.11"  # Debian's, whose libpython the binary links
 
 
