@@ -12,9 +12,9 @@ import errno
 import posix as os  # the C module: os.py brings os.path, stat and _collections_abc
 import _signal as signal  # the C module: signal.py brings enum
 import _stat as stat  # the C module: stat.py is its Python copy
-import sys
 
 from entrypoint import exitcodes
+from entrypoint.values import decoded
 
 # Reset to default in the app (it starts as if exec'd by a shell); KILL/STOP cannot be set.
 APP_DEFAULTS = frozenset(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
@@ -107,10 +107,6 @@ def search_path() -> str:
     path = os.environ.get(b"PATH")
     return DEFAULT_PATH if path is None else decoded(path)
 
-
-def decoded(name: bytes) -> str:
-    """A file name or variable as os.fsdecode decodes it (undecodable bytes kept)."""
-    return name.decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 
 
 def not_found(name: str) -> CannotRun:

@@ -33,3 +33,9 @@ MEANINGS = (
     (NOT_FOUND, "command not found"),
     (NOT_READY, "--check-ready/--quit-only failed"),
 )
+
+
+def internal_error(log, error: Exception) -> int:
+    """A bug of ours: said in one line, and EX_SOFTWARE."""
+    log.error("internal_error", f"internal error: {type(error).__name__}: {error}; please report it")
+    return SOFTWARE

@@ -1,10 +1,13 @@
-"""Parsers for option values: each takes the raw text and raises ValueError with the reason.
+"""Parsers for option values: each takes the raw text and raises ValueError with the reason;
+and the text of bytes from the environment or a file name.
 
 URLs are parsed here rather than with urllib.parse: the grammar the proxies need is small
 (http://HOST[:PORT][/PATH][?QUERY]), every byte of it ends up in a request line or a log
 line, and urllib.parse would bring re and ipaddress into every start.
 """
 import _socket as socket  # the C module: socket.py brings enum and selectors
+import sys
+
 from entrypoint.record import Record
 
 # No duration we take means anything beyond a day; larger numbers are typos (or 1e10, which
@@ -249,3 +252,9 @@ def choice(*words: str):
             raise ValueError("is not one of " + ", ".join(words))
         return word
     return parse
+
+
+def decoded(raw: bytes) -> str:
+    """A variable, a value or a file name as os.fsdecode decodes it: undecodable bytes are kept
+    (surrogateescape), so they go back to the app as they came."""
+    return raw.decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())

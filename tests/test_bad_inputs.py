@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from entrypoint import cli, config as configuration, quitting, supervisor
+from entrypoint import config as configuration, lifecycle, quitting, supervisor
 from tests.helpers.fakes import Recorder
 from tests.helpers.process import run, wrapper_command
 
@@ -89,7 +89,7 @@ def test_a_bug_while_quitting_keeps_the_apps_code(monkeypatch):
 
 
 def test_a_failed_subreaper_prctl_is_said_once(monkeypatch):
-    monkeypatch.setattr(cli, "become_subreaper", lambda: False)
+    monkeypatch.setattr(lifecycle, "become_subreaper", lambda: False)
     code, lines, _ = lifecycle_with(monkeypatch, None, ["--no-wait", "--", "sh", "-c", "exit 0"])
     assert code == 0
     assert [event for _, event, _ in lines].count("no_subreaper") == 1
@@ -97,11 +97,11 @@ def test_a_failed_subreaper_prctl_is_said_once(monkeypatch):
 
 def lifecycle_with(monkeypatch, broken_step, argv):
     quits = []
-    monkeypatch.setattr(cli.signals, "block", lambda: None)
+    monkeypatch.setattr(lifecycle.signals, "block", lambda: None)
     monkeypatch.setattr(quitting, "quit_all", lambda proxy, *a, **k: quits.append(proxy) or True)
     if broken_step is not None:
         def bug(*args, **kwargs):
             raise KeyError("injected")
-        monkeypatch.setattr(cli, broken_step, bug)
+        monkeypatch.setattr(lifecycle, broken_step, bug)
     log = Recorder()
-    return cli.run_lifecycle(configuration.load(argv, {}), dict(os.environ), log), log.lines, quits
+    return lifecycle.run(configuration.load(argv, {}), dict(os.environ), log), log.lines, quits
