@@ -12,6 +12,11 @@ def become_subreaper() -> bool:
     return libc.set_child_subreaper()
 
 
+# Start-up's memory is given back once the app has run this long: a job that is over by then
+# (and an app's own start, under a small CPU limit) never pays for it.
+RELEASE_AFTER = 0.1
+
+
 def release_startup_memory() -> None:
     """Hand back what start-up alone needed (freed heap, the binary's code and bytecode pages)
     while the app runs (docs/performance.md)."""
@@ -94,14 +99,19 @@ class Supervisor:
         return app_status
 
     def run(self) -> int:
+        release = waiting.Deadline.after(RELEASE_AFTER)
         try:
             while True:
-                signum = waiting.next_signal(waiting.Deadline.after(self.poll))
+                wait = self.poll if release is None else min(self.poll, release.left())
+                signum = waiting.next_signal(waiting.Deadline.after(wait))
                 if signum is not None:
                     self.handle(signum)
                 status = self.reap()
                 if status is not None:
                     return status
+                if release is not None and release.expired():
+                    release_startup_memory()
+                    release = None
         finally:
             self.terminal.pass_on(os.getpgrp(), self.pid)
 

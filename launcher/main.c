@@ -91,7 +91,7 @@ int main(int argc, char **argv)
 
     /* No cyclic garbage collection while start-up imports: it only walks the new modules'
      * objects again and again (~1 ms). entrypoint/supervisor.py sets them aside (gc.freeze)
-     * and turns the collector back on when the app has started. */
+     * and turns the collector back on once the app has run a moment. */
     PyGC_Disable();
 
     /* entrypoint/__main__.py, frozen as __main__. It ends with os._exit(code); if anything raises

@@ -36,7 +36,7 @@ static int drop_read_only_segment(struct dl_phdr_info *info, size_t size, void *
     return 0;
 }
 
-/* Once the app runs, give back what start-up alone needed: the freed heap (malloc_trim)
+/* Once the app has run a moment, give back what start-up alone needed: the freed heap (malloc_trim)
  * and the pages of code and bytecode touched while importing (~4 MB, docs/performance.md).
  * The supervisor loop touches a few of them again; the rest stay in the page cache. */
 static PyObject *release_startup_memory(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(unused))
