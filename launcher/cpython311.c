@@ -58,7 +58,8 @@ void _Py_Deepfreeze_Fini(void)
 
 
 /* No compiler: Python source is never compiled here (every module is frozen bytecode, and
- * entrypoint/ runs no exec, eval or compile: tests/test_binary.py checks), so libpython's
+ * entrypoint/ runs no exec, eval or compile, nor imports a module that does, such as
+ * collections or dataclasses: tests/test_import_cuts.py checks), so libpython's
  * parser, AST and compiler (Parser/, Python/compile.c, Python-ast.c: 0.7 MB) are left out by
  * defining what the rest of libpython calls of them. Each entry point raises SystemError; what
  * the interpreter itself needs of those objects is here: the opcode tables (from CPython's own
@@ -134,11 +135,13 @@ void _PyAST_Fini(PyInterpreterState *interp)  /* the AST types' state: never mad
     (void)interp;
 }
 
-/* The frame's f_lineno setter (a debugger's jump) checks the stack with it: no jump. */
+/* Only the frame's f_lineno setter (a debugger's jump, from a trace function: none runs here)
+ * asks it, to check the stack of the jump's target. 0, not PY_INVALID_STACK_EFFECT: the
+ * setter's loop would push that many values. */
 int PyCompile_OpcodeStackEffect(int opcode, int oparg)
 {
     (void)opcode, (void)oparg;
-    return PY_INVALID_STACK_EFFECT;
+    return 0;
 }
 
 /* A class's private names in __slots__: __spam in class _Ham is _Ham__spam; dunder names, dotted

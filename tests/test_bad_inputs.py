@@ -98,6 +98,7 @@ def test_a_failed_subreaper_prctl_is_said_once(monkeypatch):
 def lifecycle_with(monkeypatch, broken_step, argv):
     quits = []
     monkeypatch.setattr(lifecycle.signals, "block", lambda: None)
+    monkeypatch.setattr(supervisor, "release_startup_memory", lambda: None)  # not in the test process
     monkeypatch.setattr(quitting, "quit_all", lambda proxy, *a, **k: quits.append(proxy) or True)
     if broken_step is not None:
         def bug(*args, **kwargs):
