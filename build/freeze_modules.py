@@ -11,8 +11,8 @@ frozen_modules.h is module data only; launcher/cpythonXY.c includes it and puts 
 libpython's own tables (the CPython internals live there alone):
 - sk_modules: each module compiled at optimize 2 (no docstrings, no asserts) and marshalled,
   for CPython to unmarshal in place when first imported: our package, what the interpreter's
-  own start imports (STARTUP), two codecs (CODECS); and _sidecar_killer_build (the build's stamp as given, for `--version`: COMMIT, PLATFORM,
-  and PYTHON_PACKAGE and LIBC_PACKAGE, each (Debian package, version) of the libpython and the
+  own start imports (STARTUP), two codecs (CODECS); and _sidecar_killer_build (the build's
+  stamp as given, for `--version`: COMMIT, PLATFORM, and PYTHON_PACKAGE and LIBC_PACKAGE, each (Debian package, version) of the libpython and the
   libc linked, which build/freeze.sh asks dpkg);
 - sk_bootstrap: importlib's bootstrap from this interpreter's sources, and in place of its
   importers of files (_bootstrap_external, zipimport) launcher/importlib_external.py, which
@@ -45,12 +45,6 @@ INIT_FUNCTIONS = {"marshal": "PyMarshal_Init", "_warnings": "_PyWarnings_Init",
                   "builtins": None, "sys": None}
 PRODUCT_BUILTINS = {"_sidecar_killer"}  # launcher/native.c
 
-# Extension modules the analysis finds but a static interpreter cannot load. Each is imported
-# under try/except by a stdlib module that falls back to pure Python.
-OPTIONAL_EXTENSIONS = {
-    "_json",  # json.decoder/scanner/encoder fall back to their pure-Python versions
-}
-
 # What the interpreter imports from _PyImport_FrozenBootstrap while starting (Python/frozen.c):
 # importlib's bootstrap, and in place of its file-system importers the binary's own stand-in.
 _LIB = os.path.dirname(os.__file__)
@@ -66,7 +60,6 @@ STARTUP = {name: os.path.join(_LIB, path) for name, path in (
     ("encodings.aliases", "encodings/aliases.py"), ("encodings.utf_8", "encodings/utf_8.py"))}
 CODECS = {name: os.path.join(_LIB, "encodings", name.split(".")[1] + ".py")
           for name in ("encodings.ascii", "encodings.latin_1")}
-
 
 
 def fail(message: str):
@@ -163,11 +156,9 @@ def main(spec_output: str, c_file: str, commit: str, platform: str, python_packa
         fail("run with PYTHONHASHSEED=0 and -X no_debug_ranges (reproducible, compact bytecode)")
     with open(spec_output) as f:
         analysis = json.load(f)
-    missing = [name for name in analysis["extensions"]
-               if name.rsplit("/", 1)[-1].split(".", 1)[0] not in OPTIONAL_EXTENSIONS]
-    if missing:
-        fail(f"extension modules a static binary cannot load: {missing}; exclude them in "
-             "build/modules.spec or name their pure-Python fallback in OPTIONAL_EXTENSIONS")
+    if analysis["extensions"]:
+        fail(f"extension modules a static binary cannot load: {analysis['extensions']}; exclude them in "
+             "build/modules.spec, or build them in")
     builtins = CORE_BUILTINS | set(analysis["builtins"]) | PRODUCT_BUILTINS
     not_built_in = builtins - set(sys.builtin_module_names) - PRODUCT_BUILTINS
     if not_built_in:

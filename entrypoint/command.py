@@ -108,7 +108,6 @@ def search_path() -> str:
     return DEFAULT_PATH if path is None else decoded(path)
 
 
-
 def not_found(name: str) -> CannotRun:
     where = "" if "/" in name else f" in PATH={search_path()}"
     return CannotRun(exitcodes.NOT_FOUND, event="not_found",

@@ -102,8 +102,8 @@ class Supervisor:
         release = waiting.Deadline.after(RELEASE_AFTER)
         try:
             while True:
-                wait = self.poll if release is None else min(self.poll, release.left())
-                signum = waiting.next_signal(waiting.Deadline.after(wait))
+                signum = waiting.next_signal(waiting.Deadline.after(self.poll) if release is None
+                                             else release.within(self.poll))
                 if signum is not None:
                     self.handle(signum)
                 status = self.reap()
