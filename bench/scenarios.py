@@ -58,7 +58,7 @@ class Bench:
         took = (time.monotonic() - started) * 1000
         # Where the time goes: first request to the proxy, last request (the quit), exit.
         requests = [(r.at - started) * 1000 for r in self.ready_sidecar.requests[seen:]]
-        return {"job_ms": took, "job_exit": code, "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000,
+        return {"job_ms": took, "job_exit": code, "cpu_ms": cpu_ms(usage),
                 "job_first_request_ms": min(requests, default=None),
                 "job_last_request_ms": max(requests, default=None), "job_requests": len(requests)}
 
@@ -136,16 +136,10 @@ class Bench:
         own start, the floor of any start in Python."""
         if wrapper.kind not in ("ours", "variant"):
             return {}
-        found = {"version_cpu_ms": self.cpu_ms([str(wrapper.binary), "--version"])}
+        found = {"version_cpu_ms": cpu_ms_of([str(wrapper.binary), "--version"])}
         if wrapper.kind == "ours" and os.access(BARE_PYTHON, os.X_OK):
-            found["python_cpu_ms"] = self.cpu_ms([BARE_PYTHON, "-I", "-S", "-c", "pass"])
+            found["python_cpu_ms"] = cpu_ms_of([BARE_PYTHON, "-I", "-S", "-c", "pass"])
         return found
-
-    @staticmethod
-    def cpu_ms(argv: list) -> float:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, usage = finish(proc)
-        return (usage.ru_utime + usage.ru_stime) * 1000
 
     def exit3(self, wrapper: Wrapper) -> dict:
         proc, _ = self.start(wrapper, ["3"], "exit3")
@@ -168,6 +162,17 @@ class Bench:
         # The app sleeps 3 s: a wrapper back within 2.5 s stopped it (or had the kernel kill it).
         return {"sigterm_exit": code, "sigterm_s": took, "sigterm_app_stopped": took < 2.5,
                 "sigterm_quit_sent": len(self.ready_sidecar.quits) > quits}
+
+
+def cpu_ms(usage) -> float:
+    """User and system CPU of a process tree, from wait4's rusage (harness.finish)."""
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def cpu_ms_of(argv: list) -> float:
+    """Run ``argv`` with no input or output; its CPU time."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cpu_ms(finish(proc)[1])
 
 
 SCENARIOS = ("job", "version", "latency", "flood", "run", "cpu100m", "exit3", "sigterm")
